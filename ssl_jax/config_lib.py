@@ -1,0 +1,261 @@
+"""Shared config defaults, duration conversion and validation.
+
+Every `configs/<method>_<data>.py` starts from `base_config()` and changes what
+its paper changes. `validate(config)` is the one place that checks values
+before anything compiles or writes; each error names the key, the value and
+what is allowed. Durations are written once (`x_steps` or `x_epochs`) and
+turned into steps by `steps_for`, so the loop only ever sees steps.
+"""
+
+import math
+
+import ml_collections
+from ml_collections import config_dict
+
+# Keys whose duration may be given in steps or epochs: `<key>_steps` and
+# `<key>_epochs` both exist in every config, at most one set (`total`: exactly
+# one).
+DURATION_KEYS = ('total', 'warmup')
+DTYPES = ('float32', 'bfloat16')
+PARALLEL_MODES = ('jit', 'pmap')
+OPTIMIZERS = ('lars', 'adamw', 'sgd')
+LR_SCALINGS = ('linear', 'sqrt', 'none')
+
+
+class ConfigError(ValueError):
+  """A config value is wrong; the message names the key and what is allowed."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Defaults shared by all methods (SimCLR-on-CIFAR-like values)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.batch_size = 256  # Global batch, split over all devices and processes.
+  c.total_steps = config_dict.placeholder(int)
+  c.total_epochs = config_dict.placeholder(float)
+  c.warmup_steps = config_dict.placeholder(int)
+  c.warmup_epochs = config_dict.placeholder(float)
+  c.dtype = 'float32'  # Compute dtype; params and optimizer state stay f32.
+
+  c.method = ml_collections.ConfigDict({'name': 'simclr'})
+  c.backbone = ml_collections.ConfigDict({'name': 'resnet'})
+
+  c.data = ml_collections.ConfigDict(dict(
+      name='fashion_mnist_offline',
+      data_dir=config_dict.placeholder(str),  # None: $TFDS_DATA_DIR or ~/...
+      manual_dir=config_dict.placeholder(str),  # Offline builders' files.
+      download=False,
+      train_split='train',
+      eval_split='test',
+      in_memory=True,  # Random access from RAM; False streams from disk.
+      shuffle_buffer=50_000,  # Streaming only.
+      image_size=28,  # Evaluation resolution (centre crop after resize).
+      mean=(0.2860,),
+      std=(0.3530,),
+      prefetch=2,
+  ))
+  # Augmentation policy (names as in METHODS.md). Each probability may be a
+  # single value or one value per view.
+  c.aug = ml_collections.ConfigDict(dict(
+      crop_size=28,
+      crop_scale=(0.08, 1.0),
+      crop_ratio=(3 / 4, 4 / 3),
+      flip_p=0.5,
+      jitter=(0.4, 0.4, 0.4, 0.1),  # brightness, contrast, saturation, hue
+      jitter_p=0.8,
+      gray_p=0.2,
+      blur_p=0.0,
+      solarize_p=0.0,
+  ))
+
+  c.optim = ml_collections.ConfigDict(dict(
+      name='lars',
+      lr=0.3,  # Base lr; scaled by batch_size / 256 when lr_scaling=linear.
+      lr_scaling='linear',
+      end_lr_ratio=0.0,  # Cosine decays to lr * end_lr_ratio.
+      weight_decay=1e-6,
+      momentum=0.9,
+      trust_coefficient=1e-3,
+      b1=0.9,
+      b2=0.999,
+      grad_clip_norm=config_dict.placeholder(float),
+  ))
+  # Online linear probe on stop_gradient(backbone features) of view 0: its
+  # own optimizer partition (no weight decay, own lr), as solo-learn's.
+  c.probe = ml_collections.ConfigDict(dict(enabled=True, lr=0.1,
+                                           momentum=0.9))
+
+  c.parallel = ml_collections.ConfigDict(dict(
+      mode='jit',
+      mesh_data=-1,  # -1: all devices not used by the other axis.
+      mesh_fsdp=1,
+  ))
+  c.checkpoint = ml_collections.ConfigDict(dict(
+      every_steps=500, keep=3, async_save=False))
+  c.log_every_steps = 50
+
+  c.eval = ml_collections.ConfigDict(dict(
+      batch_size=1024,
+      knn_k=200,
+      knn_temperature=0.07,
+      linear_epochs=30,
+      linear_lr=1e-3,
+      linear_batch_size=1024,
+      linear_weight_decay=0.0,
+      raw_pixel_baseline=True,
+  ))
+  return c
+
+
+def _set(config, key):
+  return config.get(key) is not None
+
+
+def steps_for(config, key: str, steps_per_epoch: int) -> int:
+  """Converts `<key>_steps` / `<key>_epochs` to a number of steps."""
+  steps, epochs = config.get(f'{key}_steps'), config.get(f'{key}_epochs')
+  if steps is not None:
+    return int(steps)
+  if epochs is not None:
+    return int(math.ceil(epochs * steps_per_epoch))
+  return 0
+
+
+def prefer_overridden_durations(config, overridden_keys) -> None:
+  """Clears the other half of a duration pair the command line set.
+
+  `--config.total_steps=400` on a config written in epochs must mean 400
+  steps, not "both set".
+  """
+  with config.unlocked():
+    for key in DURATION_KEYS:
+      for given, other in (('steps', 'epochs'), ('epochs', 'steps')):
+        if f'{key}_{given}' in overridden_keys:
+          config[f'{key}_{other}'] = None
+
+
+def _err(key, value, allowed):
+  return ConfigError(f'config.{key}={value!r} is invalid: {allowed}.')
+
+
+def _check(ok, key, value, allowed):
+  if not ok:
+    raise _err(key, value, allowed)
+
+
+def _check_choice(config, key, choices):
+  value = config_get(config, key)
+  _check(value in choices, key, value, f'allowed values are {choices}')
+
+
+def _check_positive(config, key, allow_zero=False):
+  value = config_get(config, key)
+  ok = isinstance(value, (int, float)) and (
+      value >= 0 if allow_zero else value > 0)
+  _check(ok, key, value,
+         'must be a number ' + ('>= 0' if allow_zero else '> 0'))
+
+
+def _check_probability(config, key):
+  value = config_get(config, key)
+  values = value if isinstance(value, (tuple, list)) else (value,)
+  _check(all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values),
+         key, value, 'probabilities must lie in [0, 1]')
+
+
+def config_get(config, dotted: str):
+  node = config
+  for part in dotted.split('.'):
+    node = node[part]
+  return node
+
+
+def validate(config, num_devices: int, num_processes: int = 1) -> None:
+  """Checks every value that can be checked before data or compile.
+
+  Raises:
+    ConfigError: naming the key, the value and what is allowed.
+  """
+  total = [k for k in ('total_steps', 'total_epochs') if _set(config, k)]
+  if len(total) != 1:
+    raise ConfigError(
+        'Exactly one of config.total_steps and config.total_epochs must be '
+        f'set; got {total or "neither"}.')
+  if _set(config, 'warmup_steps') and _set(config, 'warmup_epochs'):
+    raise ConfigError('Set at most one of config.warmup_steps and '
+                      'config.warmup_epochs.')
+  for key in ('total_steps', 'total_epochs'):
+    if _set(config, key):
+      _check_positive(config, key)
+  for key in ('warmup_steps', 'warmup_epochs'):
+    if _set(config, key):
+      _check_positive(config, key, allow_zero=True)
+
+  batch = config.batch_size
+  _check(isinstance(batch, int) and batch > 0, 'batch_size', batch,
+         'must be a positive integer')
+  _check(batch % num_devices == 0, 'batch_size', batch,
+         f'must be divisible by the number of devices ({num_devices})')
+  _check(batch % num_processes == 0, 'batch_size', batch,
+         f'must be divisible by the number of processes ({num_processes})')
+  _check_choice(config, 'dtype', DTYPES)
+
+  _check_choice(config, 'optim.name', OPTIMIZERS)
+  _check_choice(config, 'optim.lr_scaling', LR_SCALINGS)
+  _check_positive(config, 'optim.lr')
+  _check_positive(config, 'optim.weight_decay', allow_zero=True)
+  _check_positive(config, 'optim.end_lr_ratio', allow_zero=True)
+  _check_positive(config, 'probe.lr')
+
+  aug = config.aug
+  _check(isinstance(aug.crop_size, int) and aug.crop_size > 0,
+         'aug.crop_size', aug.crop_size, 'must be a positive integer')
+  lo, hi = aug.crop_scale
+  _check(0 < lo <= hi <= 1, 'aug.crop_scale', tuple(aug.crop_scale),
+         'need 0 < min <= max <= 1')
+  lo, hi = aug.crop_ratio
+  _check(0 < lo <= hi, 'aug.crop_ratio', tuple(aug.crop_ratio),
+         'need 0 < min <= max')
+  for key in ('flip_p', 'jitter_p', 'gray_p', 'blur_p', 'solarize_p'):
+    _check_probability(config, f'aug.{key}')
+  _check(len(aug.jitter) == 4 and all(v >= 0 for v in aug.jitter),
+         'aug.jitter', tuple(aug.jitter),
+         'need 4 non-negative strengths (brightness, contrast, saturation, '
+         'hue)')
+  _check(len(config.data.mean) == len(config.data.std), 'data.std',
+         config.data.std, 'need one value per channel, as data.mean')
+  _check(all(s > 0 for s in config.data.std), 'data.std', config.data.std,
+         'must be > 0')
+
+  _check_choice(config, 'parallel.mode', PARALLEL_MODES)
+  mesh_shape(config, num_devices)  # Raises on a mesh that does not fit.
+  _check_positive(config, 'checkpoint.every_steps')
+  _check_positive(config, 'checkpoint.keep')
+  _check_positive(config, 'log_every_steps')
+  _check_positive(config, 'eval.knn_k')
+  _check_positive(config, 'eval.knn_temperature')
+
+
+def mesh_shape(config, num_devices: int) -> tuple[int, int]:
+  """Resolves (data, fsdp) sizes; -1 takes the devices the other leaves."""
+  data, fsdp = config.parallel.mesh_data, config.parallel.mesh_fsdp
+  if data == -1 and fsdp == -1:
+    raise ConfigError('At most one of config.parallel.mesh_data and '
+                      'mesh_fsdp may be -1.')
+  for key, value in (('parallel.mesh_data', data),
+                     ('parallel.mesh_fsdp', fsdp)):
+    _check(isinstance(value, int) and (value == -1 or value > 0), key, value,
+           'must be a positive integer or -1')
+  if data == -1:
+    _check(num_devices % fsdp == 0, 'parallel.mesh_fsdp', fsdp,
+           f'must divide the number of devices ({num_devices})')
+    data = num_devices // fsdp
+  if fsdp == -1:
+    _check(num_devices % data == 0, 'parallel.mesh_data', data,
+           f'must divide the number of devices ({num_devices})')
+    fsdp = num_devices // data
+  if data * fsdp != num_devices:
+    raise ConfigError(
+        f'config.parallel.mesh_data x mesh_fsdp = {data} x {fsdp} must equal '
+        f'the number of devices ({num_devices}).')
+  return data, fsdp

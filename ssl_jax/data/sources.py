@@ -1,0 +1,123 @@
+"""Finding a tfds dataset by name and reading its splits.
+
+Any tfds dataset is selected by `config.data.name` + `config.data.data_dir`
+with no code change (`cifar10`, `imagenet2012`, ...). ssl_jax's own offline
+builders (`fashion_mnist_offline`) are prepared on first use from local files;
+other datasets must already be prepared in `data_dir` unless
+`config.data.download=True`, so a test or a cluster job never hangs on a
+download it cannot make.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+# Importing registers the builder with tfds under `fashion_mnist_offline`.
+from ssl_jax.data import fashion_mnist_offline
+
+# Builders that ssl_jax prepares itself from a local manual_dir.
+_OFFLINE_BUILDERS = {
+    'fashion_mnist_offline': fashion_mnist_offline,
+}
+
+
+class DatasetError(ValueError):
+  """The dataset or split asked for cannot be read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitInfo:
+  """What the input pipeline needs to know about one split."""
+  name: str
+  split: str
+  num_examples: int
+  image_shape: tuple[int | None, int | None, int]
+  num_classes: int
+
+
+def default_data_dir(data_dir: str | None) -> str:
+  return os.path.expanduser(
+      data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))
+
+
+def get_builder(data_config) -> tfds.core.DatasetBuilder:
+  """Returns a prepared builder, preparing an offline one if needed.
+
+  Raises:
+    DatasetError: unknown name, missing local files, or a remote dataset that
+      is not prepared in `data_dir` while downloads are off.
+  """
+  name = data_config.name
+  data_dir = default_data_dir(data_config.get('data_dir'))
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DatasetError(
+        f'config.data.name={name!r} is not a tfds dataset: {e}') from None
+  if _is_prepared(builder):
+    return builder
+  if name in _OFFLINE_BUILDERS:
+    module = _OFFLINE_BUILDERS[name]
+    manual_dir = data_config.get('manual_dir') or module.DEBIAN_DIR
+    if missing := module.missing_files(manual_dir):
+      raise DatasetError(
+          f'Dataset {name!r}: files {missing} missing from '
+          f'config.data.manual_dir={manual_dir!r}. {module.INSTALL_HINT}')
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    return builder
+  if data_config.get('download', False):
+    builder.download_and_prepare()
+    return builder
+  raise DatasetError(
+      f'Dataset {name!r} is not prepared in data_dir={data_dir!r} and '
+      'config.data.download is False. Prepare it there (`tfds build '
+      f'{name} --data_dir={data_dir}`, or copy a prepared copy), point '
+      'config.data.data_dir at one, or set config.data.download=True.')
+
+
+def _is_prepared(builder) -> bool:
+  # A prepared dataset has dataset_info.json in its versioned folder.
+  return tf.io.gfile.exists(os.path.join(builder.data_dir,
+                                         'dataset_info.json'))
+
+
+def split_info(builder, split: str) -> SplitInfo:
+  """Checks that `split` exists and is non-empty; returns its shape info."""
+  info = builder.info
+  try:
+    num_examples = info.splits[split].num_examples
+  except KeyError:
+    raise DatasetError(
+        f'Dataset {info.name!r} has no split {split!r}; it has '
+        f'{sorted(info.splits.keys())}.') from None
+  if num_examples == 0:
+    raise DatasetError(f'Split {split!r} of {info.name!r} is empty.')
+  image = info.features['image']
+  if image.dtype != np.uint8 or len(image.shape) != 3:
+    raise DatasetError(
+        f'{info.name!r}: expected uint8 HxWxC images, found dtype '
+        f'{image.dtype} shape {image.shape}.')
+  return SplitInfo(
+      name=info.name, split=split, num_examples=num_examples,
+      image_shape=tuple(image.shape),
+      num_classes=info.features['label'].num_classes)
+
+
+def load_in_memory(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
+  """Reads a whole split of fixed-size images as (images, labels) arrays."""
+  info = split_info(builder, split)
+  if None in info.image_shape:
+    raise DatasetError(
+        f'{info.name!r} has images of varying size {info.image_shape}: set '
+        'config.data.in_memory=False to stream it.')
+  data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+  images, labels = data['image'], data['label'].astype(np.int32)
+  if images.shape[1:] != info.image_shape or images.dtype != np.uint8:
+    raise DatasetError(
+        f'{info.name!r}/{split}: images have shape {images.shape[1:]} '
+        f'{images.dtype}, the dataset info says {info.image_shape} uint8.')
+  return images, labels

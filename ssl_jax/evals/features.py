@@ -1,0 +1,53 @@
+"""Frozen-feature extraction: one jitted forward over the mesh per batch."""
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from ssl_jax import parallel
+from ssl_jax.data import pipeline
+
+
+def extract(embed_fn, params, mutables, builder, split: str, *, mesh,
+            batch_size: int, image_size: int, arrays=None):
+  """Returns (features [N, F] float32, labels [N] int32) for a whole split.
+
+  Args:
+    embed_fn: `(params, mutables, images uint8) -> features`.
+    params, mutables: the backbone's variables (replicated).
+    builder: prepared tfds builder.
+    split: split name.
+    mesh: the device mesh; batches are split over its data axes.
+    batch_size: global batch (multiple of the device count).
+    image_size: evaluation side.
+    arrays: optional in-memory (images, labels) of the split.
+  """
+  shard = pipeline.Shard(jax.process_index(), jax.process_count())
+  batch_sharding = NamedSharding(mesh, P(parallel.DATA_AXES))
+  jitted = jax.jit(embed_fn, out_shardings=NamedSharding(mesh, P()))
+  local_batch = batch_size // jax.process_count()
+  features, labels = [], []
+  for images, batch_labels, valid in pipeline.eval_batches(
+      builder, split, batch_size=local_batch, image_size=image_size,
+      shard=shard, arrays=arrays):
+    images = jax.make_array_from_process_local_data(batch_sharding, images)
+    out = np.asarray(jitted(params, mutables, images))
+    if jax.process_count() > 1:  # Rows of every process, in process order.
+      valid = multihost_utils.process_allgather(valid, tiled=True)
+      batch_labels = multihost_utils.process_allgather(batch_labels,
+                                                       tiled=True)
+    features.append(out[valid])
+    labels.append(batch_labels[valid])
+  return np.concatenate(features), np.concatenate(labels).astype(np.int32)
+
+
+def raw_pixels(builder, split: str, *, image_size: int, arrays=None):
+  """Flattened [0, 1] pixels of the evaluation view (the kNN baseline)."""
+  images, labels = [], []
+  for batch, batch_labels, valid in pipeline.eval_batches(
+      builder, split, batch_size=4096, image_size=image_size, arrays=arrays):
+    images.append(batch[valid].reshape(int(valid.sum()), -1))
+    labels.append(batch_labels[valid])
+  return (np.concatenate(images).astype(np.float32) / 255.0,
+          np.concatenate(labels).astype(np.int32))

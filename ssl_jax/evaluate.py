@@ -1,0 +1,158 @@
+"""Evaluates the newest checkpoint of a workdir on frozen features.
+
+  python -m ssl_jax.evaluate --workdir DIR [--protocols knn,linear]
+
+Protocols (METHODS.md §0): weighted k-NN (cosine, k=200, T=0.07) and a linear
+probe, both on the backbone's pooled features of the evaluation view (centre
+crop, no augmentation), trained on the train split and scored on the eval
+split; plus the same k-NN on raw pixels as the baseline an SSL feature must
+beat. Prints a table and writes `DIR/eval/results.json`; from Python,
+`ssl_jax.evaluate.run(workdir)` returns the same dict.
+"""
+
+import json
+import os
+import time
+
+import jax
+import ml_collections
+from absl import app
+from absl import flags
+from absl import logging
+
+from ssl_jax import checkpoint
+from ssl_jax import step as step_lib
+from ssl_jax import train
+from ssl_jax.data import sources
+from ssl_jax.evals import features as features_lib
+from ssl_jax.evals import knn
+from ssl_jax.evals import linear
+
+PROTOCOLS = ('knn', 'linear')
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path} not found: is {workdir!r} a training '
+                            'workdir (python -m ssl_jax.main ...)?')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def run(workdir: str, *, protocols=PROTOCOLS, config=None,
+        write: bool = True) -> dict:
+  """Evaluates the newest checkpoint in `workdir`; returns the results."""
+  unknown = set(protocols) - set(PROTOCOLS)
+  if unknown:
+    raise ValueError(f'Unknown protocols {sorted(unknown)}; known: '
+                     f'{PROTOCOLS}.')
+  config = config or load_config(workdir)
+  with config.unlocked():
+    config.parallel.mode = 'jit'  # Evaluation always runs over the mesh.
+  p = train.plan(config)
+  abstract = p.parallel.abstract_state(p.init_fn)
+  mgr = checkpoint.manager(workdir, config, create=False)
+  step = mgr.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
+  checkpoint.check_compatible(mgr, step, abstract, config.method.name, config)
+  state, _ = checkpoint.restore(mgr, step, abstract)
+
+  # ---------------------------------------------------------------- features
+  t0 = time.perf_counter()
+  data, e = config.data, config.eval
+  arrays = {}
+  if data.in_memory:
+    arrays = {s: sources.load_in_memory(p.builder, s)
+              for s in (data.train_split, data.eval_split)}
+  embed = step_lib.make_embed_fn(p.method)
+  extract = lambda split: features_lib.extract(
+      embed, state.params['model'], state.mutables, p.builder, split,
+      mesh=p.parallel.mesh, batch_size=e.batch_size,
+      image_size=data.image_size, arrays=arrays.get(split))
+  train_x, train_y = extract(data.train_split)
+  test_x, test_y = extract(data.eval_split)
+  results = {'step': int(step), 'method': config.method.name,
+             'dataset': data.name, 'train_split': data.train_split,
+             'eval_split': data.eval_split,
+             'feature_dim': int(train_x.shape[1]),
+             'feature_seconds': time.perf_counter() - t0}
+
+  # --------------------------------------------------------------- protocols
+  n_cls = p.num_classes
+  if 'knn' in protocols:
+    r = knn.evaluate(train_x, train_y, test_x, test_y, k=e.knn_k,
+                     temperature=e.knn_temperature, num_classes=n_cls)
+    results.update(knn_top1=r['top1'], knn_top5=r['top5'],
+                   knn_settings={'k': r['k'], 'temperature': r['temperature'],
+                                 'similarity': 'cosine', 'weights': 'exp(s/T)'})
+    if e.raw_pixel_baseline:
+      raw = lambda s: features_lib.raw_pixels(
+          p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
+      r = knn.evaluate(*raw(data.train_split), *raw(data.eval_split),
+                       k=e.knn_k, temperature=e.knn_temperature,
+                       num_classes=n_cls)
+      results.update(raw_pixel_knn_top1=r['top1'],
+                     raw_pixel_knn_top5=r['top5'])
+  if 'linear' in protocols:
+    r = linear.evaluate(train_x, train_y, test_x, test_y, num_classes=n_cls,
+                        epochs=e.linear_epochs, batch_size=e.linear_batch_size,
+                        lr=e.linear_lr, weight_decay=e.linear_weight_decay,
+                        seed=config.seed)
+    results.update(linear_top1=r['top1'], linear_top5=r['top5'],
+                   linear_train_top1=r['train_top1'],
+                   linear_settings={k: r[k] for k in (
+                       'epochs', 'lr', 'batch_size', 'optimizer',
+                       'weight_decay')} | {'features': 'standardised'})
+  results['eval_seconds'] = time.perf_counter() - t0
+  if write and jax.process_index() == 0:
+    os.makedirs(os.path.join(workdir, 'eval'), exist_ok=True)
+    with open(os.path.join(workdir, 'eval', 'results.json'), 'w') as f:
+      json.dump(results, f, indent=2)
+  return results
+
+
+def format_table(results: dict) -> str:
+  """The results as an aligned text table."""
+  rows = [('protocol', 'top-1', 'top-5', 'settings')]
+  if 'knn_top1' in results:
+    s = results['knn_settings']
+    knn_note = f"k={s['k']}, T={s['temperature']}, cosine"
+    rows.append(('kNN (SSL features)', f"{results['knn_top1']:.4f}",
+                 f"{results['knn_top5']:.4f}", knn_note))
+    if 'raw_pixel_knn_top1' in results:
+      rows.append(('kNN (raw pixels)', f"{results['raw_pixel_knn_top1']:.4f}",
+                   f"{results['raw_pixel_knn_top5']:.4f}", knn_note))
+  if 'linear_top1' in results:
+    s = results['linear_settings']
+    rows.append(('linear probe', f"{results['linear_top1']:.4f}",
+                 f"{results['linear_top5']:.4f}",
+                 f"{s['epochs']} ep, {s['optimizer']}, lr {s['lr']}"))
+  widths = [max(len(r[i]) for r in rows) for i in range(4)]
+  lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+  lines.insert(1, '  '.join('-' * w for w in widths))
+  head = (f"{results['method']} step {results['step']} on "
+          f"{results['dataset']} ({results['eval_split']}), "
+          f"{results['feature_dim']}-d features")
+  return head + '\n' + '\n'.join(lines)
+
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir.')
+_PROTOCOLS = flags.DEFINE_list('protocols', list(PROTOCOLS),
+                               f'Any of {PROTOCOLS}.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  results = run(_WORKDIR.value, protocols=tuple(_PROTOCOLS.value))
+  print(format_table(results), flush=True)
+  print(f"Written to {os.path.join(_WORKDIR.value, 'eval', 'results.json')}")
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)

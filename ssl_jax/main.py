@@ -1,0 +1,37 @@
+"""Pretraining CLI.
+
+  python -m ssl_jax.main --config configs/simclr_fashion_mnist.py[:smoke] \
+      --workdir DIR [--config.optim.lr=0.3 ...]
+
+Only parses flags; the work is `ssl_jax.train.run(config, workdir)`.
+Running the same command again on the same workdir resumes.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from ssl_jax import config_lib
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file, optionally with :preset.', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None,
+                               'Folder for checkpoints, metrics and evals.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
+  config = _CONFIG.value
+  config_lib.prefer_overridden_durations(
+      config, config_flags.get_override_values(flags.FLAGS['config']))
+  from ssl_jax import train  # Import late: flags are parsed, errors are clear.
+  train.run(config, _WORKDIR.value)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,82 @@
+"""The method contract: backbone + heads + pure loss + view policy.
+
+A method is a class named `Method` in `ssl_jax/methods/<name>.py`; the trainer
+finds it by `config.method.name` (import path, no routing table). The trainer
+owns everything generic: device augmentation of the views, the online probe,
+the optimizer, EMA-free bookkeeping, parallelism. A method says only:
+
+  views            the ViewSpecs the input pipeline must produce;
+  init             its variables {params, mutables, extras};
+  forward          per-example outputs of one batch (runs per device in pmap
+                   mode, so it must not mix examples except through BN);
+  objective        the loss from the (global) outputs: pure, no collectives;
+  update_extras    non-gradient state after the optimizer step (EMA teacher,
+                   centre, queue), default none;
+  embed            backbone features for evaluation.
+
+Why forward/objective are split: under jit the batch is global and the split
+is invisible; under pmap the trainer gathers the outputs between the two, so
+no loss ever needs an axis name (METHODS.md's "where the cross-device op
+goes" table becomes one line in the trainer).
+
+`forward` must return `features` (backbone features of view 0, fed to the
+online probe under stop_gradient) and `embedding` (the vectors the loss
+compares, for the collapse metric).
+"""
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ssl_jax import models
+from ssl_jax.data import views as views_lib
+
+Params = Any
+Outputs = dict[str, jax.Array]
+
+
+@dataclasses.dataclass
+class Variables:
+  params: Params
+  mutables: dict
+  extras: dict
+
+
+class MethodBase:
+  """Shared plumbing; subclasses set `num_views` and the four hooks."""
+  num_views: int = 2
+
+  def __init__(self, config, *, bn_axis_name: str | None = None):
+    self.config = config
+    self.dtype = jnp.dtype(config.dtype)
+    self.bn_axis_name = bn_axis_name
+    self.backbone = models.build_backbone(config.backbone, self.dtype,
+                                          bn_axis_name)
+    self.views = views_lib.views_from_config(config.aug, self.num_views)
+
+  def init(self, rng, views) -> Variables:
+    raise NotImplementedError
+
+  def forward(self, params, mutables, extras, views, rng, train=True):
+    raise NotImplementedError
+
+  def objective(self, outputs: Outputs, extras, step):
+    """Returns (loss, metrics dict, aux for update_extras)."""
+    raise NotImplementedError
+
+  def update_extras(self, extras, params, aux, step):
+    del params, aux, step
+    return extras
+
+  def embed(self, params, mutables, images):
+    """Backbone features in evaluation mode, [N, F]."""
+    raise NotImplementedError
+
+
+def split_variables(variables) -> tuple[Params, dict]:
+  """Flax variables -> (params, everything else, e.g. batch_stats)."""
+  variables = dict(variables)
+  params = variables.pop('params')
+  return params, variables

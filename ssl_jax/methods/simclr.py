@@ -1,0 +1,76 @@
+"""SimCLR (Chen et al., arXiv 2002.05709; v2 heads, arXiv 2006.10029).
+
+Both views go through the backbone in one call, so BatchNorm statistics are
+taken over the 2N crops (the official `tf.concat(features_list, 0)`); the
+projector is SimCLR v2's (Dense without bias -> BN -> ReLU, last BN without
+beta); the loss is NT-Xent over the global batch with no stop-gradient.
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+
+from ssl_jax import losses
+from ssl_jax.methods import base
+from ssl_jax.models import heads
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.method` for SimCLR (the CIFAR values of METHODS.md)."""
+  return ml_collections.ConfigDict(dict(
+      name='simclr',
+      temperature=0.2,
+      proj_hidden=(2048,),
+      proj_dim=128,
+      proj_last_bn='no_beta',
+  ))
+
+
+class _Model(nn.Module):
+  backbone: nn.Module
+  projector: nn.Module
+
+  def __call__(self, x, train: bool = True):
+    h = self.backbone(x, train=train)
+    return h, self.projector(h, train=train)
+
+  def features(self, x):
+    return self.backbone(x, train=False)
+
+
+class Method(base.MethodBase):
+  """SimCLR: two symmetric views, one concatenated forward, NT-Xent."""
+  num_views = 2
+
+  def __init__(self, config, *, bn_axis_name=None):
+    super().__init__(config, bn_axis_name=bn_axis_name)
+    m = config.method
+    self.model = _Model(self.backbone, heads.MLP(
+        hidden=tuple(m.proj_hidden), out=m.proj_dim, use_bias=False,
+        last_bn=m.proj_last_bn, dtype=self.dtype,
+        bn_axis_name=bn_axis_name))
+
+  def init(self, rng, views):
+    variables = self.model.init(rng, jnp.concatenate(views[:2]), train=True)
+    params, mutables = base.split_variables(variables)
+    return base.Variables(params, mutables, extras={})
+
+  def forward(self, params, mutables, extras, views, rng, train=True):
+    del extras, rng
+    n = views[0].shape[0]
+    (h, z), new_mutables = self.model.apply(
+        {'params': params, **mutables}, jnp.concatenate(views[:2]),
+        train=train, mutable=list(mutables))
+    outputs = {'z1': z[:n], 'z2': z[n:], 'features': h[:n],
+               'embedding': z[:n]}
+    return outputs, new_mutables
+
+  def objective(self, outputs, extras, step):
+    del extras, step
+    loss = losses.nt_xent(outputs['z1'], outputs['z2'],
+                          self.config.method.temperature)
+    return loss, {'nt_xent': loss}, {}
+
+  def embed(self, params, mutables, images):
+    return self.model.apply({'params': params, **mutables}, images,
+                            method=_Model.features)

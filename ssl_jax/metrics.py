@@ -1,0 +1,123 @@
+"""Metric writers (TensorBoard + JSONL) and the console progress line.
+
+Only process 0 writes files; other processes log nothing (clu's
+`just_logging`). Throughput excludes compile time: the clock starts after the
+first step has finished.
+"""
+
+import json
+import math
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from clu import metric_writers
+
+
+class JsonlWriter(metric_writers.MetricWriter):
+  """Appends one JSON object per write_scalars call to `path`."""
+
+  def __init__(self, path: str):
+    self._path = path
+    self._file = open(path, 'a', encoding='utf-8')
+
+  def write_scalars(self, step, scalars):
+    row = {'step': int(step)}
+    row.update({k: float(v) for k, v in scalars.items()})
+    self._file.write(json.dumps(row) + '\n')
+
+  def write_summaries(self, step, values, metadata=None):
+    pass
+
+  def write_images(self, step, images):
+    pass
+
+  def write_videos(self, step, videos):
+    pass
+
+  def write_audios(self, step, audios, *, sample_rate):
+    pass
+
+  def write_texts(self, step, texts):
+    pass
+
+  def write_histograms(self, step, arrays, num_buckets=None):
+    pass
+
+  def write_hparams(self, hparams):
+    pass
+
+  def flush(self):
+    self._file.flush()
+
+  def close(self):
+    self._file.close()
+
+
+def create_writer(workdir: str, name: str = 'train'):
+  """TensorBoard events + `<workdir>/<name>_metrics.jsonl` on process 0."""
+  if jax.process_index() > 0:
+    return metric_writers.create_default_writer(None, just_logging=True)
+  os.makedirs(workdir, exist_ok=True)
+  return metric_writers.MultiWriter([
+      metric_writers.SummaryWriter(os.path.join(workdir, 'tensorboard')),
+      JsonlWriter(os.path.join(workdir, f'{name}_metrics.jsonl')),
+  ])
+
+
+def read_jsonl(path: str) -> list[dict]:
+  with open(path, encoding='utf-8') as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class NonFiniteError(FloatingPointError):
+  """Training produced a NaN or Inf."""
+
+
+def check_finite(step: int, scalars: dict) -> None:
+  bad = {k: v for k, v in scalars.items() if not math.isfinite(v)}
+  if bad:
+    raise NonFiniteError(
+        f'Non-finite metrics at step {step}: {bad}. Last metrics: {scalars}.')
+
+
+class Progress:
+  """Console line: step, loss, images/s (after compile), ETA."""
+
+  def __init__(self, total_steps: int, global_batch: int, start_step: int):
+    self.total_steps = total_steps
+    self.global_batch = global_batch
+    self._t0 = None
+    self._step0 = start_step
+    self.compile_seconds = None
+    self._start = time.perf_counter()
+
+  def first_step_done(self, step: int) -> None:
+    """Call once the first (compiling) step has finished."""
+    self.compile_seconds = time.perf_counter() - self._start
+    self._t0 = time.perf_counter()
+    self._step0 = step
+
+  def images_per_second(self, step: int) -> float:
+    if self._t0 is None or step <= self._step0:
+      return float('nan')
+    return ((step - self._step0) * self.global_batch /
+            (time.perf_counter() - self._t0))
+
+  def line(self, step: int, scalars: dict) -> str:
+    rate = scalars.get('images_per_second', self.images_per_second(step))
+    eta = (self.total_steps - step) * self.global_batch / rate
+    eta_text = ('?' if not np.isfinite(eta) else
+                time.strftime('%H:%M:%S', time.gmtime(eta)))
+    probe = scalars.get('probe_top1')
+    probe_text = f' probe {probe:.3f}' if probe is not None else ''
+    return (f'step {step}/{self.total_steps} loss {scalars["loss"]:.4f}'
+            f'{probe_text} lr {scalars.get("lr", float("nan")):.4g} '
+            f'{rate:.1f} img/s ({rate / jax.device_count():.1f}/device) '
+            f'ETA {eta_text}')
+
+  def log(self, step: int, scalars: dict) -> None:
+    logging.info(self.line(step, scalars))
+    print(self.line(step, scalars), flush=True)

@@ -1,0 +1,95 @@
+"""ResNet backbones (He et al., arXiv 1512.03385) in Flax.
+
+`ResNet(depth=18|34|50|101|152, width=1.0, cifar_stem=...)` returns globally
+average-pooled features ([N, 512 * width] for 18/34, [N, 2048 * width] for 50+).
+The CIFAR stem (3x3 stride-1 convolution, no max-pool) is the one solo-learn
+and the SimCLR CIFAR recipe use for 32 px images. BatchNorm follows the SSL
+recipes: momentum 0.9, eps 1e-5, statistics over the global batch (under jit
+the batch is global; under pmap `bn_axis_name` syncs them). The last BN of each
+residual branch starts at zero (SimCLR's `init_zero`), so every block starts as
+the identity.
+"""
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+_STAGES = {
+    18: ('basic', (2, 2, 2, 2)),
+    34: ('basic', (3, 4, 6, 3)),
+    50: ('bottleneck', (3, 4, 6, 3)),
+    101: ('bottleneck', (3, 4, 23, 3)),
+    152: ('bottleneck', (3, 8, 36, 3)),
+}
+
+
+class _Block(nn.Module):
+  """Basic (two 3x3) or bottleneck (1x1, 3x3, 1x1 x4) residual block."""
+  features: int
+  strides: int
+  bottleneck: bool
+  conv: Any
+  norm: Any
+
+  @nn.compact
+  def __call__(self, x):
+    if self.bottleneck:
+      y = nn.relu(self.norm()(self.conv(self.features, (1, 1))(x)))
+      y = nn.relu(self.norm()(self.conv(self.features, (3, 3),
+                                        self.strides)(y)))
+      y = self.norm(scale_init=nn.initializers.zeros)(
+          self.conv(self.features * 4, (1, 1))(y))
+    else:
+      y = nn.relu(self.norm()(self.conv(self.features, (3, 3),
+                                        self.strides)(x)))
+      y = self.norm(scale_init=nn.initializers.zeros)(
+          self.conv(self.features, (3, 3))(y))
+    if x.shape != y.shape:
+      x = self.norm()(self.conv(y.shape[-1], (1, 1), self.strides,
+                                name='shortcut')(x))
+    return nn.relu(x + y)
+
+
+class ResNet(nn.Module):
+  """ResNet trunk; returns pooled features."""
+  depth: int = 18
+  width: float = 1.0
+  cifar_stem: bool = False
+  dtype: Any = jnp.float32
+  bn_axis_name: str | None = None
+
+  @property
+  def feature_dim(self) -> int:
+    kind, _ = _STAGES[self.depth]
+    return int(64 * self.width) * 8 * (4 if kind == 'bottleneck' else 1)
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    if self.depth not in _STAGES:
+      raise ValueError(f'ResNet depth {self.depth} not in {sorted(_STAGES)}.')
+    kind, stages = _STAGES[self.depth]
+    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
+                             padding='SAME',
+                             kernel_init=nn.initializers.variance_scaling(
+                                 2.0, 'fan_out', 'normal'))
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train,
+                             momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+                             axis_name=self.bn_axis_name)
+    base = int(64 * self.width)
+    x = x.astype(self.dtype)
+    if self.cifar_stem:
+      x = nn.relu(norm()(conv(base, (3, 3), name='stem')(x)))
+    else:
+      x = nn.relu(norm()(conv(base, (7, 7), (2, 2), name='stem')(x)))
+      x = nn.max_pool(x, (3, 3), (2, 2), padding='SAME')
+    for i, num_blocks in enumerate(stages):
+      for j in range(num_blocks):
+        strides = (2, 2) if i > 0 and j == 0 else (1, 1)
+        x = _Block(base * 2**i, strides, kind == 'bottleneck', conv,
+                   norm)(x)
+    return jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
+
+
+Backbone = ResNet

@@ -1,0 +1,164 @@
+"""Vision Transformer (Dosovitskiy et al., arXiv 2010.11929) in Flax.
+
+Pre-norm blocks, patch embedding by a strided convolution, fixed 2-D sin-cos
+(MAE's layout) or learned position embeddings, an optional CLS token and
+register tokens (arXiv 2309.16588), optional rematerialisation per block.
+`keep` (int [N, K] patch indices) runs the encoder on the kept patches only,
+gathered by index (MAE): no masked attention, static shapes.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PRESETS = {
+    'tiny': dict(dim=192, depth=12, heads=3),
+    'small': dict(dim=384, depth=12, heads=6),
+    'base': dict(dim=768, depth=12, heads=12),
+    'large': dict(dim=1024, depth=24, heads=16),
+}
+
+
+def sincos_2d(dim: int, grid_h: int, grid_w: int) -> np.ndarray:
+  """MAE's fixed 2-D sin-cos embedding, [grid_h * grid_w, dim] (row-major).
+
+  The first dim/2 channels encode the column, the rest the row, each as
+  [sin(p * w_k), cos(p * w_k)] with w_k = 10000^(-k / (dim / 4)).
+  """
+  if dim % 4:
+    raise ValueError(f'sin-cos position embedding needs dim % 4 == 0: {dim}')
+  omega = 1.0 / 10000 ** (np.arange(dim // 4, dtype=np.float64) / (dim / 4))
+  rows, cols = np.meshgrid(np.arange(grid_h), np.arange(grid_w),
+                           indexing='ij')
+
+  def encode(pos):
+    angles = pos.reshape(-1)[:, None] * omega[None]
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+
+  return np.concatenate([encode(cols), encode(rows)],
+                        axis=1).astype(np.float32)
+
+
+class Mlp(nn.Module):
+  hidden: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    dense = lambda n: nn.Dense(n, dtype=self.dtype,
+                               kernel_init=nn.initializers.xavier_uniform())
+    return dense(x.shape[-1])(nn.gelu(dense(self.hidden)(x),
+                                      approximate=False))
+
+
+class Attention(nn.Module):
+  heads: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    n, length, dim = x.shape
+    qkv = nn.Dense(3 * dim, dtype=self.dtype, name='qkv',
+                   kernel_init=nn.initializers.xavier_uniform())(x)
+    q, k, v = jnp.split(qkv.reshape(n, length, 3, self.heads,
+                                    dim // self.heads), 3, axis=2)
+    out = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])
+    return nn.Dense(dim, dtype=self.dtype, name='proj',
+                    kernel_init=nn.initializers.xavier_uniform())(
+                        out.reshape(n, length, dim))
+
+
+class Block(nn.Module):
+  heads: int
+  mlp_ratio: float = 4.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    norm = lambda: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype)
+    x = x + Attention(self.heads, self.dtype)(norm()(x))
+    return x + Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype)(norm()(x))
+
+
+class ViT(nn.Module):
+  """ViT encoder. Returns pooled features, or all tokens."""
+  variant: str | None = None  # 'tiny' | 'small' | 'base' | 'large'
+  dim: int | None = None
+  depth: int | None = None
+  heads: int | None = None
+  mlp_ratio: float = 4.0
+  patch_size: int = 4
+  pos_embed: str = 'sincos'  # or 'learned'
+  cls_token: bool = True
+  num_registers: int = 0
+  pool: str = 'cls'  # 'cls' | 'mean' (mean of patch tokens)
+  remat: bool = False
+  dtype: Any = jnp.float32
+
+  def _size(self):
+    preset = PRESETS.get(self.variant, {}) if self.variant else {}
+    if self.variant and self.variant not in PRESETS:
+      raise ValueError(f'ViT variant {self.variant!r} not in {list(PRESETS)}.')
+    size = {k: getattr(self, k) if getattr(self, k) is not None
+            else preset.get(k) for k in ('dim', 'depth', 'heads')}
+    if None in size.values():
+      raise ValueError(f'ViT needs a variant or dim/depth/heads: {size}.')
+    return size['dim'], size['depth'], size['heads']
+
+  @property
+  def feature_dim(self) -> int:
+    return self._size()[0]
+
+  @nn.compact
+  def __call__(self, x, train: bool = True, keep=None,
+               return_tokens: bool = False):
+    del train  # No dropout or batch statistics.
+    dim, depth, heads = self._size()
+    if self.pool == 'cls' and not self.cls_token:
+      raise ValueError("ViT pool='cls' needs cls_token=True.")
+    p = self.patch_size
+    if x.shape[1] % p or x.shape[2] % p:
+      raise ValueError(f'Image {x.shape[1:3]} not divisible by patch {p}.')
+    x = nn.Conv(dim, (p, p), (p, p), padding='VALID', dtype=self.dtype,
+                name='patch_embed',
+                kernel_init=nn.initializers.xavier_uniform())(
+                    x.astype(self.dtype))
+    n, gh, gw, _ = x.shape
+    x = x.reshape(n, gh * gw, dim)
+    if self.pos_embed == 'sincos':
+      pos = jnp.asarray(sincos_2d(dim, gh, gw))[None]
+    elif self.pos_embed == 'learned':
+      pos = self.param('pos_embed', nn.initializers.normal(0.02),
+                       (1, gh * gw, dim))
+    else:
+      raise ValueError(f'pos_embed {self.pos_embed!r} not sincos|learned.')
+    x = x + pos.astype(x.dtype)
+    if keep is not None:  # Encode only the kept patches (MAE).
+      x = jnp.take_along_axis(x, keep[..., None], axis=1)
+    prefix = []
+    if self.cls_token:
+      prefix.append(self.param('cls', nn.initializers.normal(0.02),
+                               (1, 1, dim)))
+    if self.num_registers:
+      prefix.append(self.param('registers', nn.initializers.normal(0.02),
+                               (1, self.num_registers, dim)))
+    num_prefix = sum(t.shape[1] for t in prefix)
+    if prefix:
+      prefix = jnp.concatenate(prefix, axis=1).astype(x.dtype)
+      x = jnp.concatenate([jnp.broadcast_to(prefix, (n,) + prefix.shape[1:]),
+                           x], axis=1)
+    block = nn.remat(Block) if self.remat else Block
+    for i in range(depth):
+      x = block(heads, self.mlp_ratio, self.dtype, name=f'block{i}')(x)
+    x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name='norm')(x)
+    if return_tokens:
+      return x.astype(jnp.float32)
+    pooled = x[:, 0] if self.pool == 'cls' else jnp.mean(
+        x[:, num_prefix:], axis=1)
+    return pooled.astype(jnp.float32)
+
+
+Backbone = ViT

@@ -1,0 +1,74 @@
+"""Optimizers and learning-rate schedules (optax).
+
+Params are `{'model': ..., 'probe': ...}`: the model gets the method's
+optimizer (LARS / AdamW / SGD) with weight decay and LARS trust ratio kept off
+biases and normalisation parameters (every array of ndim <= 1, as BYOL and
+SimCLR exclude them); the online probe gets its own partition (SGD with
+momentum, own lr, no weight decay) through `optax.multi_transform`.
+
+Note on LARS: optax.lars puts the lr inside the momentum buffer (as SimCLR's
+TF code); the BYOL/MoCo v3 form puts it outside. They agree at constant lr and
+differ slightly during warm-up and decay (METHODS.md, section 1).
+"""
+
+import jax
+import optax
+
+from ssl_jax import config_lib
+
+
+def peak_lr(config) -> float:
+  """Base lr scaled by the global batch (linear: lr x B / 256)."""
+  scaling = config.optim.lr_scaling
+  ratio = config.batch_size / 256
+  factor = {'linear': ratio, 'sqrt': ratio**0.5, 'none': 1.0}[scaling]
+  return config.optim.lr * factor
+
+
+def lr_schedule(config, total_steps: int, warmup_steps: int):
+  """Linear warm-up from 0, then half-cosine to lr * end_lr_ratio."""
+  peak = peak_lr(config)
+  if warmup_steps >= total_steps:
+    raise config_lib.ConfigError(
+        f'Warm-up ({warmup_steps} steps) must be shorter than training '
+        f'({total_steps} steps).')
+  return optax.warmup_cosine_decay_schedule(
+      init_value=0.0, peak_value=peak, warmup_steps=warmup_steps,
+      decay_steps=total_steps, end_value=peak * config.optim.end_lr_ratio)
+
+
+def decay_mask(params):
+  """True for arrays that get weight decay / trust ratio (ndim > 1)."""
+  return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def _model_optimizer(config, schedule):
+  o = config.optim
+  if o.name == 'lars':
+    tx = optax.lars(schedule, weight_decay=o.weight_decay,
+                    weight_decay_mask=decay_mask,
+                    trust_coefficient=o.trust_coefficient,
+                    trust_ratio_mask=decay_mask, momentum=o.momentum)
+  elif o.name == 'adamw':
+    tx = optax.adamw(schedule, b1=o.b1, b2=o.b2,
+                     weight_decay=o.weight_decay, mask=decay_mask)
+  elif o.name == 'sgd':
+    tx = optax.chain(optax.add_decayed_weights(o.weight_decay, decay_mask),
+                     optax.sgd(schedule, momentum=o.momentum))
+  else:
+    raise config_lib.ConfigError(f'config.optim.name={o.name!r} not in '
+                                 f'{config_lib.OPTIMIZERS}.')
+  if o.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), tx)
+  return tx
+
+
+def make(config, total_steps: int, warmup_steps: int):
+  """Returns (optimizer over {'model', 'probe'} params, model lr schedule)."""
+  schedule = lr_schedule(config, total_steps, warmup_steps)
+  probe_schedule = optax.cosine_decay_schedule(config.probe.lr, total_steps)
+  tx = optax.multi_transform(
+      {'model': _model_optimizer(config, schedule),
+       'probe': optax.sgd(probe_schedule, momentum=config.probe.momentum)},
+      {'model': 'model', 'probe': 'probe'})
+  return tx, schedule

@@ -1,0 +1,155 @@
+"""Parallelism: a named mesh for `jax.jit` (default) and a `jax.pmap` adapter.
+
+Both modes expose the same small interface to the trainer:
+
+  make_step(step_factory)   -> step(state, host_batch) -> (state, metrics)
+  init_state(init_fn)       -> the state, already placed on devices
+  abstract_state(init_fn)   -> ShapeDtypeStructs with shardings (restore)
+  to_saveable(state)        -> global arrays, one copy (checkpoint)
+  from_restored(state)      -> state placed for this mode
+
+Jit mode: mesh axes ('data', 'fsdp'); the batch is split over both; params
+and optimizer state follow `param_spec` (replicated, or sharded over 'fsdp'
+on their largest divisible dimension when fsdp > 1). State is created already
+sharded (`jax.jit(init, out_shardings=...)`), never whole on one device.
+
+Pmap mode: the same step function with `gather` = tiled all_gather and
+`mean_grads` = pmean over the 'batch' axis, BatchNorm synced by axis name.
+"""
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from ssl_jax import config_lib
+
+DATA_AXES = ('data', 'fsdp')
+PMAP_AXIS = 'batch'
+# Arrays smaller than this stay replicated under FSDP: sharding them costs
+# more in collectives than it saves in memory.
+_FSDP_MIN_SIZE = 2**14
+
+
+def make_mesh(config) -> Mesh:
+  data, fsdp = config_lib.mesh_shape(config, jax.device_count())
+  devices = np.asarray(jax.devices()).reshape(data, fsdp)
+  return Mesh(devices, DATA_AXES)
+
+
+def param_spec(shape, fsdp_size: int) -> P:
+  """FSDP rule: shard the largest dimension divisible by the fsdp size."""
+  if fsdp_size <= 1 or int(np.prod(shape)) < _FSDP_MIN_SIZE:
+    return P()
+  for dim in sorted(range(len(shape)), key=lambda d: -shape[d]):
+    if shape[dim] % fsdp_size == 0:
+      spec = [None] * len(shape)
+      spec[dim] = 'fsdp'
+      return P(*spec)
+  return P()
+
+
+class JitMode:
+  """jit over a named mesh with NamedSharding."""
+  bn_axis_name = None
+
+  def __init__(self, config):
+    self.mesh = make_mesh(config)
+    self.batch_sharding = NamedSharding(self.mesh, P(DATA_AXES))
+    self.replicated = NamedSharding(self.mesh, P())
+
+  def state_shardings(self, abstract):
+    fsdp = self.mesh.shape['fsdp']
+    return jax.tree.map(
+        lambda x: NamedSharding(self.mesh, param_spec(x.shape, fsdp)),
+        abstract)
+
+  def abstract_state(self, init_fn):
+    abstract = jax.eval_shape(init_fn)
+    shardings = self.state_shardings(abstract)
+    return jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+        abstract, shardings)
+
+  def init_state(self, init_fn):
+    shardings = self.state_shardings(jax.eval_shape(init_fn))
+    return jax.jit(init_fn, out_shardings=shardings)()
+
+  def put_batch(self, host_batch):
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(
+            self.batch_sharding, x), host_batch)
+
+  def make_step(self, step_factory, abstract_state):
+    step_fn = step_factory(gather=lambda x: x, mean_grads=lambda g: g)
+    shardings = jax.tree.map(lambda x: x.sharding, abstract_state)
+    jitted = jax.jit(step_fn, in_shardings=(shardings, self.batch_sharding),
+                     out_shardings=(shardings, self.replicated),
+                     donate_argnums=(0,))
+    return lambda state, batch: jitted(state, self.put_batch(batch))
+
+  def to_saveable(self, state):
+    return state
+
+  def from_restored(self, state):
+    return state
+
+
+class PmapMode:
+  """The same step under jax.pmap over this process's devices."""
+  bn_axis_name = PMAP_AXIS
+
+  def __init__(self, config):
+    del config
+    self.devices = jax.local_devices()
+    self.mesh = None
+
+  def abstract_state(self, init_fn):
+    device = jax.sharding.SingleDeviceSharding(self.devices[0])
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+        jax.eval_shape(init_fn))
+
+  def init_state(self, init_fn):
+    return self.from_restored(jax.jit(init_fn)())
+
+  def put_batch(self, host_batch):
+    n = len(self.devices)
+    return jax.tree.map(
+        lambda x: x.reshape((n, x.shape[0] // n) + x.shape[1:]), host_batch)
+
+  def make_step(self, step_factory, abstract_state):
+    del abstract_state
+    step_fn = step_factory(
+        gather=lambda t: jax.lax.all_gather(t, PMAP_AXIS, tiled=True),
+        mean_grads=lambda g: jax.lax.pmean(g, PMAP_AXIS))
+    pmapped = jax.pmap(step_fn, axis_name=PMAP_AXIS, donate_argnums=(0,),
+                       devices=self.devices)
+
+    def step(state, batch):
+      state, metrics = pmapped(state, self.put_batch(batch))
+      return state, jax.tree.map(lambda m: m[0], metrics)
+
+    return step
+
+  def to_saveable(self, state):
+    return jax.tree.map(lambda x: x[0], state)
+
+  def from_restored(self, state):
+    return jax.device_put_replicated(state, self.devices)
+
+
+def make(config):
+  """The parallel mode named by `config.parallel.mode`."""
+  modes = {'jit': JitMode, 'pmap': PmapMode}
+  if config.parallel.mode not in modes:
+    raise config_lib.ConfigError(
+        f'config.parallel.mode={config.parallel.mode!r} not in {list(modes)}.')
+  return modes[config.parallel.mode](config)
+
+
+def to_host(tree):
+  """Fully-addressable copies of (possibly sharded) arrays as numpy."""
+  return jax.tree.map(lambda x: np.asarray(jax.device_get(x)), tree)
+
+
+__all__ = ['make', 'make_mesh', 'param_spec', 'JitMode', 'PmapMode']

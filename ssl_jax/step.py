@@ -1,0 +1,140 @@
+"""The pure training step: `train_step(state, batch) -> (state, metrics)`.
+
+One function serves both parallel modes. Under `jax.jit` over a mesh the
+batch is global and `gather`/`mean_grads` are identities; under `jax.pmap`
+(parallel.py) `gather` all-gathers the per-example outputs (differentiably)
+before the objective and `mean_grads` averages gradients, which gives the
+same update as the global computation.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from ssl_jax import losses
+from ssl_jax import state as state_lib
+from ssl_jax.data import augment
+
+_identity = lambda x: x
+
+
+def probe_module(num_classes: int) -> nn.Module:
+  return nn.Dense(num_classes, name='probe')
+
+
+def init_state(method, tx, num_classes, rng, batch, probe: bool = True):
+  """Creates the TrainState from one (host) batch's shapes."""
+  views = augment_views(method, batch, rng)
+  model_rng, probe_rng = jax.random.split(rng)
+  variables = method.init(model_rng, views)
+  feature_dim = method.backbone.feature_dim
+  probe_params = (probe_module(num_classes).init(
+      probe_rng, jnp.zeros((1, feature_dim)))['params'] if probe else {})
+  params = {'model': variables.params, 'probe': probe_params}
+  return state_lib.TrainState(
+      step=jnp.zeros((), jnp.int32), params=params,
+      opt_state=tx.init(params), mutables=variables.mutables,
+      extras=variables.extras)
+
+
+def augment_views(method, batch, rng):
+  """Device augmentation of every view, each view with its own key."""
+  data = method.config.data
+  return [augment.augment_batch(batch[f'view{i}'], batch['seed_id'],
+                                jax.random.fold_in(rng, i), spec, data.mean,
+                                data.std)
+          for i, spec in enumerate(method.views)]
+
+
+def _tree_norm(tree):
+  return optax.global_norm(tree)
+
+
+def collapse_std(embedding):
+  """Mean per-dimension std of l2-normalised embeddings x sqrt(D).
+
+  ~1 for a well-spread embedding, 0 for a collapsed one (SimSiam, Fig. 2).
+  """
+  z = losses.l2_normalize(embedding)
+  return jnp.mean(jnp.std(z, axis=0)) * jnp.sqrt(z.shape[-1])
+
+
+def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
+                    probe: bool = True, gather=_identity,
+                    mean_grads=_identity, trace_counter=None):
+  """Returns the pure step function (not yet jitted or pmapped).
+
+  Args:
+    method: a Method instance.
+    tx: the optimizer from optim.make.
+    schedule: the model lr schedule (for the `lr` metric).
+    seed: base seed; the step's key is fold_in(PRNGKey(seed), step).
+    num_classes: online probe classes.
+    probe: whether the online probe is trained.
+    gather: applied to the per-example outputs before the objective.
+    mean_grads: applied to the gradients before the update.
+    trace_counter: optional list; one element is appended per trace, so a
+      caller can detect recompiles.
+  """
+  probe_net = probe_module(num_classes)
+
+  def loss_fn(params, state, views, labels, rng):
+    outputs, new_mutables = method.forward(
+        params['model'], state.mutables, state.extras, views, rng, train=True)
+    if probe:
+      outputs['probe_logits'] = probe_net.apply(
+          {'params': params['probe']},
+          jax.lax.stop_gradient(outputs['features']))
+    outputs['label'] = labels
+    outputs = gather(outputs)
+    loss, metrics, aux = method.objective(outputs, state.extras, state.step)
+    metrics = dict(metrics, ssl_loss=loss,
+                   embedding_std=collapse_std(outputs['embedding']))
+    if probe:
+      logits = outputs['probe_logits'].astype(jnp.float32)
+      probe_loss = optax.softmax_cross_entropy_with_integer_labels(
+          logits, outputs['label']).mean()
+      metrics['probe_loss'] = probe_loss
+      metrics['probe_top1'] = jnp.mean(
+          jnp.argmax(logits, -1) == outputs['label'])
+      loss = loss + probe_loss
+    return loss, (metrics, new_mutables, aux)
+
+  def train_step(state, batch):
+    if trace_counter is not None:
+      trace_counter.append(1)  # Runs at trace time only.
+    rng = jax.random.fold_in(jax.random.PRNGKey(seed), state.step)
+    aug_rng, model_rng = jax.random.split(rng)
+    views = augment_views(method, batch, aug_rng)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (loss, (metrics, mutables, aux)), grads = grad_fn(
+        state.params, state, views, batch['label'], model_rng)
+    grads = mean_grads(grads)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    extras = method.update_extras(state.extras, params['model'], aux,
+                                  state.step)
+    metrics.update(
+        loss=loss, lr=schedule(state.step),
+        grad_norm=_tree_norm(grads['model']),
+        param_norm=_tree_norm(params['model']),
+        update_norm=_tree_norm(updates['model']))
+    new_state = state.replace(step=state.step + 1, params=params,
+                              opt_state=opt_state, mutables=mutables,
+                              extras=extras)
+    return new_state, metrics
+
+  return train_step
+
+
+def make_embed_fn(method):
+  """`embed(state, images uint8) -> features` in evaluation mode."""
+  data = method.config.data
+
+  def embed(params, mutables, images):
+    x = augment.eval_preprocess(images, data.mean, data.std)
+    return method.embed(params, mutables, x)
+
+  return embed
+

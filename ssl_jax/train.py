@@ -1,0 +1,200 @@
+"""The trainer: `run(config, workdir)`, top to bottom in banner-separated phases.
+
+validate -> data -> method/optimizer -> state (restore or init) -> step ->
+input stream -> loop (log, checkpoint) -> final checkpoint.
+
+Everything that can be wrong with the config, the dataset or the workdir is
+checked before the first compile and before anything is written.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+
+import jax
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from ssl_jax import checkpoint
+from ssl_jax import config_lib
+from ssl_jax import methods
+from ssl_jax import metrics as metrics_lib
+from ssl_jax import optim
+from ssl_jax import parallel
+from ssl_jax import step as step_lib
+from ssl_jax.data import pipeline
+from ssl_jax.data import sources
+
+
+class RecompileError(RuntimeError):
+  """The step was traced more than once: shapes or dtypes changed."""
+
+
+@dataclasses.dataclass
+class Plan:
+  """Everything derived from the config and the dataset, before compiling."""
+  method: object
+  parallel: object
+  tx: object
+  schedule: object
+  total_steps: int
+  warmup_steps: int
+  steps_per_epoch: int
+  num_classes: int
+  init_fn: object
+  builder: object
+
+
+def _hygiene():
+  # Keep TF (the input pipeline) off accelerators; JAX owns them.
+  tf.config.set_visible_devices([], 'GPU')
+  jax.config.update('jax_threefry_partitionable', True)
+
+
+def sample_batch(views, channels: int, size: int = 2) -> dict:
+  """A tiny host batch with the pipeline's structure (for shapes only)."""
+  batch = {f'view{i}': np.zeros((size, v.crop_size, v.crop_size, channels),
+                                np.uint8) for i, v in enumerate(views)}
+  batch['label'] = np.zeros((size,), np.int32)
+  batch['seed_id'] = np.arange(size, dtype=np.int32)
+  return batch
+
+
+def plan(config) -> Plan:
+  """Validates the config and the dataset; builds method and optimizer."""
+  # ---------------------------------------------------------------- validate
+  config_lib.validate(config, jax.device_count(), jax.process_count())
+  method_cls = methods.get(config.method.name)
+
+  # -------------------------------------------------------------------- data
+  builder = sources.get_builder(config.data)
+  info = sources.split_info(builder, config.data.train_split)
+  sources.split_info(builder, config.data.eval_split)
+  per_epoch = pipeline.steps_per_epoch(info.num_examples, config.batch_size)
+  total = config_lib.steps_for(config, 'total', per_epoch)
+  warmup = config_lib.steps_for(config, 'warmup', per_epoch)
+  channels = info.image_shape[-1]
+  if len(config.data.mean) != channels:
+    raise config_lib.ConfigError(
+        f'config.data.mean={tuple(config.data.mean)} has '
+        f'{len(config.data.mean)} values; {info.name} images have '
+        f'{channels} channels.')
+
+  # ------------------------------------------------------- method, optimizer
+  par = parallel.make(config)
+  method = method_cls(config, bn_axis_name=par.bn_axis_name)
+  tx, schedule = optim.make(config, total, warmup)
+  init_fn = functools.partial(
+      step_lib.init_state, method, tx, info.num_classes,
+      jax.random.PRNGKey(config.seed), sample_batch(method.views, channels),
+      probe=config.probe.enabled)
+  return Plan(method, par, tx, schedule, total, warmup, per_epoch,
+              info.num_classes, init_fn, builder)
+
+
+def restore_or_init(p: Plan, config, workdir: str):
+  """Returns (state, start_step, manager); refuses a mismatched workdir."""
+  abstract = p.parallel.abstract_state(p.init_fn)
+  latest = checkpoint.latest_step(workdir)
+  if latest is not None:
+    mgr = checkpoint.manager(workdir, config)
+    checkpoint.check_compatible(mgr, latest, abstract,
+                                config.method.name, config)
+    state, _ = checkpoint.restore(mgr, latest, abstract)
+    logging.info('Resumed from step %d in %s', latest, workdir)
+    return p.parallel.from_restored(state), latest, mgr, abstract
+  mgr = checkpoint.manager(workdir, config)
+  return p.parallel.init_state(p.init_fn), 0, mgr, abstract
+
+
+def train_stream(p: Plan, config, start_step: int):
+  """Host batches for steps start_step..total_steps-1 of this process."""
+  shard = pipeline.Shard(jax.process_index(), jax.process_count())
+  data = config.data
+  if data.in_memory:
+    images, labels = sources.load_in_memory(p.builder, data.train_split)
+    ds = pipeline.in_memory_train(
+        images, labels, p.method.views, global_batch=config.batch_size,
+        seed=config.seed, start_step=start_step, total_steps=p.total_steps,
+        shard=shard, prefetch=data.prefetch)
+  else:
+    ds = pipeline.streamed_train(
+        p.builder, data.train_split, p.method.views,
+        global_batch=config.batch_size, seed=config.seed,
+        start_step=start_step, shuffle_buffer=data.shuffle_buffer,
+        shard=shard, prefetch=data.prefetch)
+  return ds.as_numpy_iterator()
+
+
+def _write_config(config, workdir: str) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+
+def run(config, workdir: str):
+  """Pretrains per `config` in `workdir`, resuming if it holds a checkpoint.
+
+  Returns the final TrainState (as placed for the parallel mode).
+  """
+  _hygiene()
+  checkpoint.check_workdir(workdir)
+  p = plan(config)
+
+  # ------------------------------------------------------------------- state
+  state, start, mgr, abstract = restore_or_init(p, config, workdir)
+  _write_config(config, workdir)
+  if start >= p.total_steps:
+    logging.info('Nothing to do: checkpoint step %d >= total steps %d.',
+                 start, p.total_steps)
+    return state
+
+  # -------------------------------------------------------------------- step
+  traces = []
+  factory = functools.partial(
+      step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
+      num_classes=p.num_classes, probe=config.probe.enabled,
+      trace_counter=traces)
+  train_step = p.parallel.make_step(factory, abstract)
+
+  # -------------------------------------------------------------------- loop
+  writer = metrics_lib.create_writer(workdir)
+  progress = metrics_lib.Progress(p.total_steps, config.batch_size, start)
+  batches = train_stream(p, config, start)
+  meta = lambda s: checkpoint.make_meta(config.method.name, config, s)
+  step = start
+  for step, batch in zip(range(start + 1, p.total_steps + 1), batches):
+    state, metrics = train_step(state, batch)
+    if len(traces) > 1:
+      raise RecompileError(f'train_step traced {len(traces)} times.')
+    if step == start + 1:
+      jax.block_until_ready(metrics)
+      progress.first_step_done(step)
+    if step % config.log_every_steps == 0 or step == p.total_steps:
+      scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      scalars['images_per_second'] = progress.images_per_second(step)
+      metrics_lib.check_finite(step, {k: v for k, v in scalars.items()
+                                      if k != 'images_per_second'})
+      writer.write_scalars(step, scalars)
+      progress.log(step, scalars)
+    if step % config.checkpoint.every_steps == 0 or step == p.total_steps:
+      checkpoint.save(mgr, step, p.parallel.to_saveable(state), meta(step))
+  if step != p.total_steps:
+    raise RuntimeError(f'The input stream ended at step {step}, before '
+                       f'{p.total_steps}.')
+
+  # ------------------------------------------------------------- finish up
+  mgr.wait_until_finished()
+  writer.flush()
+  summary = {'compile_seconds': progress.compile_seconds,
+             'images_per_second': progress.images_per_second(step),
+             'total_steps': p.total_steps, 'start_step': start}
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'train_summary.json'), 'w') as f:
+      json.dump(summary, f, indent=2)
+  return state
+
+
+__all__ = ['run', 'plan', 'RecompileError']
