@@ -12,28 +12,39 @@ differences: a workdir from another experiment is refused, not overwritten.
 """
 
 import os
+import tempfile
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from ssl_jax import config_lib
+
 _DIR = 'checkpoints'
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(config_lib.UserError):
   """The workdir's checkpoint was made by a different config."""
 
 
 def check_workdir(workdir: str) -> None:
-  """Fails early on a workdir that is a file or cannot be written."""
+  """Fails early on a workdir that is a file or cannot be written.
+
+  Writability is probed by creating (and at once deleting) a temporary file
+  in the workdir or its nearest existing parent: permission bits alone do not
+  tell (root ignores them; read-only mounts do not).
+  """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise NotADirectoryError(f'--workdir {workdir!r} is a file, not a folder.')
-  probe_dir = workdir
+  probe_dir = os.path.abspath(workdir)
   while not os.path.exists(probe_dir):
-    probe_dir = os.path.dirname(os.path.abspath(probe_dir))
-  if not os.access(probe_dir, os.W_OK | os.X_OK):
-    raise PermissionError(f'--workdir {workdir!r}: {probe_dir!r} is not '
-                          'writable.')
+    probe_dir = os.path.dirname(probe_dir)
+  try:
+    with tempfile.TemporaryFile(dir=probe_dir):
+      pass
+  except OSError as e:
+    raise PermissionError(f'--workdir {workdir!r} cannot be written: '
+                          f'{probe_dir!r}: {e.strerror}.') from None
 
 
 def manager(workdir: str, config, create: bool = True) -> ocp.CheckpointManager:

@@ -7,7 +7,9 @@ what is allowed. Durations are written once (`x_steps` or `x_epochs`) and
 turned into steps by `steps_for`, so the loop only ever sees steps.
 """
 
+import contextlib
 import math
+import sys
 
 import ml_collections
 from ml_collections import config_dict
@@ -22,8 +24,24 @@ OPTIMIZERS = ('lars', 'adamw', 'sgd')
 LR_SCALINGS = ('linear', 'sqrt', 'none')
 
 
-class ConfigError(ValueError):
+class UserError(ValueError):
+  """Bad input from the user (config, dataset, workdir): the CLIs print the
+  message alone, without a traceback."""
+
+
+class ConfigError(UserError):
   """A config value is wrong; the message names the key and what is allowed."""
+
+
+@contextlib.contextmanager
+def user_errors_exit():
+  """CLI helper: errors in the user's input end the program with their
+  message alone (exit 1); programming errors keep their traceback."""
+  try:
+    yield
+  except (UserError, FileNotFoundError, NotADirectoryError,
+          PermissionError) as e:
+    sys.exit(f'FATAL: {type(e).__name__}: {e}')
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -107,6 +125,39 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Parses a config argument 'smoke,backbone=vit' (big_vision's style).
+
+  A bare word sets that key to True; `key=value` sets a string. Keys not in
+  `defaults` raise, listing the valid ones.
+  """
+  parsed = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or '').split(',')):
+    key, _, value = item.partition('=')
+    if key not in defaults:
+      raise ConfigError(f'Unknown config argument {key!r}; valid: '
+                        f'{sorted(defaults)}.')
+    parsed[key] = value if _ else True
+  return parsed
+
+
+def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
+  """All the options of a backbone, so `--config.backbone.x=y` can set any."""
+  if name == 'resnet':
+    options = dict(depth=18, width=1.0, cifar_stem=False)
+  elif name == 'vit':
+    options = dict(variant=config_dict.placeholder(str),
+                   dim=config_dict.placeholder(int),
+                   depth=config_dict.placeholder(int),
+                   heads=config_dict.placeholder(int), mlp_ratio=4.0,
+                   patch_size=16, pos_embed='sincos', cls_token=True,
+                   num_registers=0, pool='cls', remat=False)
+  else:
+    raise ConfigError(f'No default options for backbone {name!r}.')
+  options.update(overrides)
+  return ml_collections.ConfigDict(dict(name=name, **options))
+
+
 def _set(config, key):
   return config.get(key) is not None
 
@@ -161,6 +212,21 @@ def _check_probability(config, key):
   values = value if isinstance(value, (tuple, list)) else (value,)
   _check(all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values),
          key, value, 'probabilities must lie in [0, 1]')
+
+
+def unknown_key_message(config, dotted: str) -> str | None:
+  """Describes why `dotted` is not a key of `config`, listing valid keys."""
+  node, walked = config, []
+  for part in dotted.split('.'):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      where = 'config.' + '.'.join(walked) if walked else 'config'
+      valid = (sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict)
+               else [])
+      return (f'Unknown config key config.{dotted}: {where} has no key '
+              f'{part!r}. Valid keys of {where}: {", ".join(valid)}.')
+    node = node[part]
+    walked.append(part)
+  return None
 
 
 def config_get(config, dotted: str):

@@ -21,6 +21,7 @@ from absl import flags
 from absl import logging
 
 from ssl_jax import checkpoint
+from ssl_jax import config_lib
 from ssl_jax import step as step_lib
 from ssl_jax import train
 from ssl_jax.data import sources
@@ -148,7 +149,8 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  results = run(_WORKDIR.value, protocols=tuple(_PROTOCOLS.value))
+  with config_lib.user_errors_exit():
+    results = run(_WORKDIR.value, protocols=tuple(_PROTOCOLS.value))
   print(format_table(results), flush=True)
   print(f"Written to {os.path.join(_WORKDIR.value, 'eval', 'results.json')}")
 

@@ -7,6 +7,8 @@ Only parses flags; the work is `ssl_jax.train.run(config, workdir)`.
 Running the same command again on the same workdir resumes.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -21,6 +23,40 @@ _WORKDIR = flags.DEFINE_string('workdir', None,
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _load_config_file(spec: str):
+  """Loads `path[:arg]` the way config_flags does, for error messages."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('_config', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def parse_flags(argv):
+  """absl parsing, with a misspelt `--config.x` answered by the valid keys."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as error:  # pylint: disable=broad-except
+    spec = next((a.split('=', 1)[1] for a in argv
+                 if a.startswith('--config=')), None)
+    if spec is None and '--config' in argv[:-1]:
+      spec = argv[argv.index('--config') + 1]
+    if spec:
+      try:
+        config = _load_config_file(spec)
+      except Exception:  # pylint: disable=broad-except
+        raise error from None
+      for arg in argv:
+        if arg.startswith('--config.'):
+          key = arg[len('--config.'):].split('=', 1)[0]
+          if message := config_lib.unknown_key_message(config, key):
+            sys.exit(f'FATAL: {message}')
+    if isinstance(error, flags.Error):
+      sys.exit(f'FATAL: {error}')
+    raise
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -30,8 +66,9 @@ def main(argv):
   config_lib.prefer_overridden_durations(
       config, config_flags.get_override_values(flags.FLAGS['config']))
   from ssl_jax import train  # Import late: flags are parsed, errors are clear.
-  train.run(config, _WORKDIR.value)
+  with config_lib.user_errors_exit():
+    train.run(config, _WORKDIR.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -85,7 +85,12 @@ class JitMode:
     jitted = jax.jit(step_fn, in_shardings=(shardings, self.batch_sharding),
                      out_shardings=(shardings, self.replicated),
                      donate_argnums=(0,))
-    return lambda state, batch: jitted(state, self.put_batch(batch))
+    def step(state, batch):
+      return jitted(state, self.put_batch(batch))
+
+    step.jitted = jitted  # For cost analysis (benchmarks).
+    step.put_batch = self.put_batch
+    return step
 
   def to_saveable(self, state):
     return state
@@ -135,7 +140,13 @@ class PmapMode:
     return jax.tree.map(lambda x: x[0], state)
 
   def from_restored(self, state):
-    return jax.device_put_replicated(state, self.devices)
+    """One copy per local device, stacked on a leading axis (pmap layout)."""
+    n = len(self.devices)
+    stacked = NamedSharding(Mesh(np.asarray(self.devices), (PMAP_AXIS,)),
+                            P(PMAP_AXIS))
+    return jax.tree.map(
+        lambda x: jax.device_put(
+            np.broadcast_to(np.asarray(x), (n,) + x.shape), stacked), state)
 
 
 def make(config):

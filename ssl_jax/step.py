@@ -48,7 +48,7 @@ def augment_views(method, batch, rng):
 
 
 def _tree_norm(tree):
-  return optax.global_norm(tree)
+  return optax.tree.norm(tree)
 
 
 def collapse_std(embedding):

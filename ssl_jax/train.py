@@ -134,10 +134,17 @@ def _write_config(config, workdir: str) -> None:
       f.write(config.to_json_best_effort(indent=2))
 
 
-def run(config, workdir: str):
+def run(config, workdir: str, *, stop_at_step: int | None = None):
   """Pretrains per `config` in `workdir`, resuming if it holds a checkpoint.
 
-  Returns the final TrainState (as placed for the parallel mode).
+  Args:
+    config: a ConfigDict (configs/*.py).
+    workdir: checkpoints, metrics and config.json go here.
+    stop_at_step: optionally stop (with a checkpoint) at this step, as if
+      preempted there; the schedule still spans the config's total steps.
+
+  Returns:
+    The final TrainState as global arrays, one copy (whatever the mode).
   """
   _hygiene()
   checkpoint.check_workdir(workdir)
@@ -149,7 +156,8 @@ def run(config, workdir: str):
   if start >= p.total_steps:
     logging.info('Nothing to do: checkpoint step %d >= total steps %d.',
                  start, p.total_steps)
-    return state
+    return p.parallel.to_saveable(state)
+  last_step = min(p.total_steps, stop_at_step or p.total_steps)
 
   # -------------------------------------------------------------------- step
   traces = []
@@ -165,23 +173,24 @@ def run(config, workdir: str):
   batches = train_stream(p, config, start)
   meta = lambda s: checkpoint.make_meta(config.method.name, config, s)
   step = start
-  for step, batch in zip(range(start + 1, p.total_steps + 1), batches):
+  for step, batch in zip(range(start + 1, last_step + 1), batches):
     state, metrics = train_step(state, batch)
     if len(traces) > 1:
       raise RecompileError(f'train_step traced {len(traces)} times.')
     if step == start + 1:
       jax.block_until_ready(metrics)
       progress.first_step_done(step)
-    if step % config.log_every_steps == 0 or step == p.total_steps:
+    if step % config.log_every_steps == 0 or step == last_step:
       scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
       scalars['images_per_second'] = progress.images_per_second(step)
       metrics_lib.check_finite(step, {k: v for k, v in scalars.items()
                                       if k != 'images_per_second'})
       writer.write_scalars(step, scalars)
+      writer.flush()  # Readable while training runs (cheap at log steps).
       progress.log(step, scalars)
-    if step % config.checkpoint.every_steps == 0 or step == p.total_steps:
+    if step % config.checkpoint.every_steps == 0 or step == last_step:
       checkpoint.save(mgr, step, p.parallel.to_saveable(state), meta(step))
-  if step != p.total_steps:
+  if step != last_step:
     raise RuntimeError(f'The input stream ended at step {step}, before '
                        f'{p.total_steps}.')
 
@@ -194,7 +203,7 @@ def run(config, workdir: str):
   if jax.process_index() == 0:
     with open(os.path.join(workdir, 'train_summary.json'), 'w') as f:
       json.dump(summary, f, indent=2)
-  return state
+  return p.parallel.to_saveable(state)
 
 
 __all__ = ['run', 'plan', 'RecompileError']

@@ -65,8 +65,11 @@ def sample_boxes(seed, batch: int, height, width, scale, ratio):
 def crop_and_resize(images, top, left, h, w, size: int):
   """Crops pixel windows and resizes them bilinearly to size x size.
 
-  Matches a half-pixel-centre resize (PIL/torchvision without antialias):
-  output pixel i samples the crop at top + (i + 0.5) * h / size - 0.5.
+  Uses the half-pixel-centre grid of PIL/torchvision (without antialias):
+  output pixel i samples the image at top + (i + 0.5) * h / size - 0.5.
+  One difference: samples within half a pixel of the window's edge blend
+  with the pixel just outside it (torchvision, which crops first, repeats the
+  edge pixel instead).
 
   Args:
     images: [N, H, W, C] uint8 or float.

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from ssl_jax import config_lib
 # Importing registers the builder with tfds under `fashion_mnist_offline`.
 from ssl_jax.data import fashion_mnist_offline
 
@@ -24,7 +25,7 @@ _OFFLINE_BUILDERS = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(config_lib.UserError):
   """The dataset or split asked for cannot be read."""
 
 
@@ -90,7 +91,7 @@ def split_info(builder, split: str) -> SplitInfo:
   info = builder.info
   try:
     num_examples = info.splits[split].num_examples
-  except KeyError:
+  except (KeyError, ValueError):
     raise DatasetError(
         f'Dataset {info.name!r} has no split {split!r}; it has '
         f'{sorted(info.splits.keys())}.') from None

@@ -1,0 +1,89 @@
+"""Train-step throughput: images/s after compile, and compile time.
+
+  python benchmarks/step_throughput.py --config configs/simclr_fashion_mnist.py \
+      [--config.batch_size=128 ...] [--steps 20] [--out results.jsonl]
+
+Builds the real step of the config (same method, optimizer, parallel mode),
+feeds it one real batch from the input pipeline over and over (so the input
+pipeline is not measured: see input_pipeline.py), and appends one JSON row
+with the machine to --out.
+"""
+
+import json
+import sys
+import time
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+import jax
+
+from ssl_jax import config_lib
+from ssl_jax import step as step_lib
+from ssl_jax import train
+
+sys.path.insert(0, __file__.rsplit('/', 1)[0])
+import machine  # pylint: disable=g-import-not-at-top
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.',
+                                          lock_config=True)
+_STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps after compile.')
+_OUT = flags.DEFINE_string('out', None, 'Append the JSON row here.')
+_LABEL = flags.DEFINE_string('label', '', 'Free text stored with the row.')
+
+
+def measure(config, steps: int) -> dict:
+  """Times `steps` train steps of `config` after one compiling step."""
+  p = train.plan(config)
+  state = p.parallel.init_state(p.init_fn)
+  abstract = p.parallel.abstract_state(p.init_fn)
+  factory = lambda **kw: step_lib.make_train_step(
+      p.method, p.tx, p.schedule, seed=config.seed,
+      num_classes=p.num_classes, probe=config.probe.enabled, **kw)
+  train_step = p.parallel.make_step(factory, abstract)
+  batch = next(train.train_stream(p, config, 0))
+  flops = None
+  if hasattr(train_step, 'jitted'):
+    compiled = train_step.jitted.lower(
+        state, train_step.put_batch(batch)).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get('flops', 0.0)) if cost else None
+  t0 = time.perf_counter()
+  state, metrics = train_step(state, batch)
+  jax.block_until_ready(metrics)
+  compile_seconds = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = train_step(state, batch)
+  jax.block_until_ready(metrics)
+  seconds = (time.perf_counter() - t0) / steps
+  return {
+      'method': config.method.name, 'backbone': dict(config.backbone),
+      'batch_size': config.batch_size, 'dtype': config.dtype,
+      'mode': config.parallel.mode, 'steps': steps,
+      'images_per_second': config.batch_size / seconds,
+      'step_ms': 1000 * seconds, 'compile_seconds': compile_seconds,
+      'gflop_per_image': flops / config.batch_size / 1e9 if flops else None,
+      'achieved_gflops': flops / seconds / 1e9 if flops else None,
+  }
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  config_lib.prefer_overridden_durations(
+      config, config_flags.get_override_values(flags.FLAGS['config']))
+  row = measure(config, _STEPS.value)
+  row.update(label=_LABEL.value, machine=machine.describe(),
+             time=time.strftime('%Y-%m-%dT%H:%M:%S'))
+  print(json.dumps(row, indent=2))
+  if _OUT.value:
+    with open(_OUT.value, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['config'])
+  app.run(main)

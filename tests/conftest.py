@@ -1,0 +1,55 @@
+"""Test setup: 8 fake CPU devices and one prepared Fashion-MNIST per session.
+
+`jax_num_cpu_devices` must be set before JAX touches a backend, so it is done
+here at import time, before any test module imports ssl_jax.
+"""
+
+import os
+
+import jax
+
+jax.config.update('jax_num_cpu_devices', 8)
+jax.config.update('jax_threefry_partitionable', True)
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+from ssl_jax.data import fashion_mnist_offline  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE_CONFIG = os.path.join(REPO, 'configs', 'simclr_fashion_mnist.py')
+
+
+@pytest.fixture(scope='session')
+def fmnist_data_dir(tmp_path_factory):
+  """A tfds data_dir with fashion_mnist_offline prepared from Debian's files.
+
+  The real dataset is a hard requirement of the suite (CI installs
+  dataset-fashion-mnist); a missing package fails loudly, it is not skipped.
+  """
+  missing = fashion_mnist_offline.missing_files(fashion_mnist_offline.DEBIAN_DIR)
+  assert not missing, fashion_mnist_offline.INSTALL_HINT
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  from ssl_jax.data import sources  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  sources.get_builder(ml_collections.ConfigDict(
+      {'name': 'fashion_mnist_offline', 'data_dir': data_dir}))
+  return data_dir
+
+
+def load_config(preset='smoke'):
+  """The SimCLR Fashion-MNIST config, as the CLI would load it (locked)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('cfg', SMOKE_CONFIG)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(preset)
+  config.lock()
+  return config
+
+
+@pytest.fixture
+def smoke_config(fmnist_data_dir):
+  config = load_config('smoke')
+  config.data.data_dir = fmnist_data_dir
+  config.checkpoint.async_save = False
+  return config

@@ -1,0 +1,84 @@
+"""The offline Fashion-MNIST builder: tfds's features, from local IDX files."""
+
+import gzip
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+
+from ssl_jax.data import fashion_mnist_offline
+from ssl_jax.data import sources
+
+
+def _write_idx(path, array, magic):
+  dims = np.array(array.shape, '>u4').tobytes()
+  with gzip.open(path, 'wb') as f:
+    f.write(np.array([magic], '>u4').tobytes() + dims + array.tobytes())
+
+
+def _fake_manual_dir(root, n_train=12, n_test=6):
+  rng = np.random.default_rng(0)
+  for split, n in (('train', n_train), ('test', n_test)):
+    images_name, labels_name = fashion_mnist_offline._FILES[split]
+    images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    _write_idx(os.path.join(root, images_name), images, 2051)
+    _write_idx(os.path.join(root, labels_name), labels, 2049)
+  return root
+
+
+def _config(data_dir, manual_dir):
+  return ml_collections.ConfigDict(dict(
+      name='fashion_mnist_offline', data_dir=str(data_dir),
+      manual_dir=str(manual_dir)))
+
+
+def test_prepares_from_idx_files_with_tfds_fashion_mnist_features(tmp_path):
+  (tmp_path / 'idx').mkdir()
+  manual = _fake_manual_dir(tmp_path / 'idx')
+  builder = sources.get_builder(_config(tmp_path / 'tfds', manual))
+  features = builder.info.features
+  assert features['image'].shape == (28, 28, 1)
+  assert features['image'].np_dtype == np.uint8
+  assert features['label'].num_classes == 10
+  images, labels = sources.load_in_memory(builder, 'train')
+  assert images.shape == (12, 28, 28, 1) and images.dtype == np.uint8
+  assert sorted(labels.tolist()) == sorted((np.arange(12) % 10).tolist())
+  info = sources.split_info(builder, 'test')
+  assert info.num_examples == 6 and info.num_classes == 10
+
+
+def test_missing_files_say_how_to_install(tmp_path):
+  with pytest.raises(sources.DatasetError, match='apt-get install '
+                     'dataset-fashion-mnist'):
+    sources.get_builder(_config(tmp_path / 'tfds', tmp_path))
+
+
+def test_unprepared_remote_dataset_is_refused_without_download(tmp_path):
+  config = ml_collections.ConfigDict(dict(name='mnist',
+                                          data_dir=str(tmp_path),
+                                          download=False))
+  with pytest.raises(sources.DatasetError, match='not prepared'):
+    sources.get_builder(config)
+
+
+def test_unknown_dataset_and_split(tmp_path, fmnist_data_dir):
+  config = ml_collections.ConfigDict(dict(name='no_such_dataset_xyz',
+                                          data_dir=str(tmp_path)))
+  with pytest.raises(sources.DatasetError, match='not a tfds dataset'):
+    sources.get_builder(config)
+  builder = sources.get_builder(ml_collections.ConfigDict(dict(
+      name='fashion_mnist_offline', data_dir=fmnist_data_dir)))
+  with pytest.raises(sources.DatasetError, match="no split 'validation'"):
+    sources.split_info(builder, 'validation')
+
+
+def test_real_debian_files_give_60k_and_10k(fmnist_data_dir):
+  builder = sources.get_builder(ml_collections.ConfigDict(dict(
+      name='fashion_mnist_offline', data_dir=fmnist_data_dir)))
+  assert builder.info.splits['train'].num_examples == 60000
+  assert builder.info.splits['test'].num_examples == 10000
+  images, labels = sources.load_in_memory(builder, 'test')
+  assert np.bincount(labels).tolist() == [1000] * 10
+  assert 60 < images.mean() < 80  # Fashion-MNIST's mean pixel is ~72.9.

@@ -1,0 +1,63 @@
+"""LR scaling and schedule, weight-decay masks, the probe's own partition."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ssl_jax import config_lib
+from ssl_jax import optim
+
+
+def _config(**optim_kw):
+  c = config_lib.base_config()
+  c.total_steps = 100
+  c.batch_size = 512
+  c.optim.update(optim_kw)
+  return c
+
+
+def test_linear_lr_scaling_and_warmup_cosine():
+  c = _config(lr=0.3)
+  assert optim.peak_lr(c) == 0.3 * 512 / 256
+  schedule = optim.lr_schedule(c, total_steps=100, warmup_steps=10)
+  np.testing.assert_allclose(schedule(0), 0.0)
+  np.testing.assert_allclose(schedule(5), 0.3, rtol=1e-6)
+  np.testing.assert_allclose(schedule(10), 0.6, rtol=1e-6)
+  # Half-way through the cosine part the lr is half the peak.
+  np.testing.assert_allclose(schedule(55), 0.3, rtol=1e-5)
+  np.testing.assert_allclose(schedule(100), 0.0, atol=1e-7)
+  c.optim.lr_scaling = 'sqrt'
+  np.testing.assert_allclose(optim.peak_lr(c), 0.3 * 2**0.5)
+
+
+def test_weight_decay_and_trust_ratio_skip_biases_and_norms():
+  params = {'model': {'kernel': jnp.ones((4, 4)), 'bias': jnp.ones((4,)),
+                      'scale': jnp.ones((4,))},
+            'probe': {'kernel': jnp.ones((4, 2)), 'bias': jnp.ones((2,))}}
+  zero_grads = jax.tree.map(jnp.zeros_like, params)
+  for name in ('lars', 'adamw', 'sgd'):
+    c = _config(name=name, weight_decay=0.1, lr=1.0)
+    tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+    state = tx.init(params)
+    # Two steps with zero gradients: only weight decay can move anything.
+    for _ in range(2):
+      updates, state = tx.update(zero_grads, state, params)
+    assert np.abs(updates['model']['kernel']).sum() > 0, name
+    np.testing.assert_array_equal(updates['model']['bias'], 0)
+    np.testing.assert_array_equal(updates['model']['scale'], 0)
+    # The probe has no weight decay at all.
+    np.testing.assert_array_equal(updates['probe']['kernel'], 0)
+
+
+def test_probe_uses_its_own_lr():
+  c = _config(name='sgd', lr=1e-6, momentum=0.0, weight_decay=0.0)
+  c.probe.lr = 0.5
+  c.probe.momentum = 0.0
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  params = {'model': {'w': jnp.ones((2, 2))}, 'probe': {'w': jnp.ones((2, 2))}}
+  grads = jax.tree.map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  np.testing.assert_allclose(updates['probe']['w'], -0.5)
+  np.testing.assert_allclose(updates['model']['w'], -1e-6 * 2)
+  assert isinstance(tx, optax.GradientTransformation)
