@@ -95,7 +95,10 @@ def plan(config) -> Plan:
 
 
 def restore_or_init(p: Plan, config, workdir: str):
-  """Returns (state, start_step, manager); refuses a mismatched workdir."""
+  """Returns (state, start step, manager, abstract state).
+
+  Refuses (CheckpointMismatch) a workdir whose checkpoint does not fit.
+  """
   abstract = p.parallel.abstract_state(p.init_fn)
   latest = checkpoint.latest_step(workdir)
   if latest is not None:

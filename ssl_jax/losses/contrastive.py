@@ -9,10 +9,14 @@ _MASK = -1e9
 
 
 def l2_normalize(x, eps: float = 1e-12):
-  """Row-wise x / max(||x||, eps), in float32 (torch F.normalize)."""
+  """Row-wise x / max(||x||, eps), in float32 (torch F.normalize).
+
+  Written as x * rsqrt(max(||x||^2, eps^2)) (BYOL's form): the same values,
+  but a finite gradient for an all-zero row, where sqrt's is infinite.
+  """
   x = x.astype(jnp.float32)
-  norm = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
-  return x / jnp.maximum(norm, eps)
+  squared = jnp.sum(x * x, axis=-1, keepdims=True)
+  return x * jax.lax.rsqrt(jnp.maximum(squared, eps * eps))
 
 
 def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
@@ -46,3 +50,42 @@ def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
   positives = jnp.concatenate([jnp.arange(n, 2 * n), jnp.arange(n)])
   log_prob = jax.nn.log_softmax(logits, axis=1)
   return -jnp.mean(jnp.take_along_axis(log_prob, positives[:, None], axis=1))
+
+
+def _ctr(q: jax.Array, k: jax.Array, temperature) -> jax.Array:
+  """One MoCo v3 direction: 2 tau * mean_i CE(n(q) n(k)^T / tau, i)."""
+  logits = l2_normalize(q) @ l2_normalize(k).T / temperature
+  log_prob = jax.nn.log_softmax(logits, axis=1)
+  # The positive of query i is key i of the same image: the diagonal.
+  return -2.0 * temperature * jnp.mean(jnp.diagonal(log_prob))
+
+
+def moco_v3(q1: jax.Array, q2: jax.Array, k1: jax.Array, k2: jax.Array,
+            temperature: float) -> jax.Array:
+  """MoCo v3's symmetrised InfoNCE over the global batch (no queue).
+
+  Chen, Xie and He, "An Empirical Study of Training Self-Supervised Vision
+  Transformers", arXiv 2104.02057, Alg. 1:
+    L = ctr(q1, k2) + ctr(q2, k1),
+    ctr(q, k) = 2 tau * mean_i CE(n(q) n(k)^T / tau, label i).
+  The other N - 1 keys of the batch are the negatives. Keys are used as given:
+  the method applies stop_gradient to the momentum encoder's outputs.
+
+  Args:
+    q1: [N, D] queries (predictor outputs) of view 1 (unnormalised).
+    q2: [N, D] queries of view 2, same image order.
+    k1: [N, D] keys (momentum-encoder outputs) of view 1.
+    k2: [N, D] keys of view 2.
+    temperature: tau > 0 (1.0 for ResNet, 0.2 for ViT in the paper).
+
+  Returns:
+    The scalar loss: the sum, not the mean, of the two directions.
+
+  Example (METHODS.md): q1 = [[2, 0], [0, 3]], q2 = [[3, 4], [4, 3]],
+  k1 = [[1, 1], [-1, 1]], k2 = [[1, 0], [1, 2]], tau = 0.2 -> 1.1494206088.
+  """
+  shapes = {a.shape for a in (q1, q2, k1, k2)}
+  if len(shapes) != 1 or q1.ndim != 2:
+    raise ValueError('moco_v3 needs four [N, D] arrays: '
+                     f'{[a.shape for a in (q1, q2, k1, k2)]}.')
+  return _ctr(q1, k2, temperature) + _ctr(q2, k1, temperature)
