@@ -57,14 +57,8 @@ def main():
          **{k: results[k] for k in ('knn_top1', 'linear_top1',
                                     'raw_pixel_knn_top1')},
          'beats_raw_pixels': results['knn_top1'] > results[
-             'raw_pixel_knn_top1'],
-         'machine': machine.describe(),
-         'time': time.strftime('%Y-%m-%dT%H:%M:%S')}
-  print(json.dumps(row, indent=2))
-  if args.out:
-    with open(args.out, 'a') as f:
-      f.write(json.dumps(row) + '\n')
-
+             'raw_pixel_knn_top1']}
+  machine.report(row, args.out)
 
 if __name__ == '__main__':
   main()

@@ -7,7 +7,6 @@ Reports images/s that the host can feed, to compare with the train step's
 images/s (step_throughput.py): the step is input-bound if this is lower.
 """
 
-import json
 import sys
 import time
 
@@ -48,11 +47,7 @@ def main(argv):
   with config.unlocked():
     config.total_steps, config.total_epochs = 10**6, None
   row = measure(config, _BATCHES.value)
-  row.update(machine=machine.describe(), time=time.strftime('%Y-%m-%dT%H:%M:%S'))
-  print(json.dumps(row, indent=2))
-  if _OUT.value:
-    with open(_OUT.value, 'a') as f:
-      f.write(json.dumps(row) + '\n')
+  machine.report(row, _OUT.value)
 
 
 if __name__ == '__main__':

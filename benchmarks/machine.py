@@ -1,7 +1,9 @@
 """What machine a benchmark ran on, recorded beside every figure."""
 
+import json
 import os
 import platform
+import time
 
 import jax
 
@@ -27,3 +29,12 @@ def describe() -> dict:
       'jax': jax.__version__,
       'python': platform.python_version(),
   }
+
+
+def report(row: dict, out: str | None) -> None:
+  """Adds the machine and time, prints the row, appends it to `out`."""
+  row.update(machine=describe(), time=time.strftime('%Y-%m-%dT%H:%M:%S'))
+  print(json.dumps(row, indent=2))
+  if out:
+    with open(out, 'a') as f:
+      f.write(json.dumps(row) + '\n')

@@ -9,7 +9,6 @@ pipeline is not measured: see input_pipeline.py), and appends one JSON row
 with the machine to --out.
 """
 
-import json
 import sys
 import time
 
@@ -76,12 +75,8 @@ def main(argv):
   config_lib.prefer_overridden_durations(
       config, config_flags.get_override_values(flags.FLAGS['config']))
   row = measure(config, _STEPS.value)
-  row.update(label=_LABEL.value, machine=machine.describe(),
-             time=time.strftime('%Y-%m-%dT%H:%M:%S'))
-  print(json.dumps(row, indent=2))
-  if _OUT.value:
-    with open(_OUT.value, 'a') as f:
-      f.write(json.dumps(row) + '\n')
+  row['label'] = _LABEL.value
+  machine.report(row, _OUT.value)
 
 
 if __name__ == '__main__':

@@ -44,17 +44,10 @@ def get_config(arg=None):
   config.eval.knn_k = 200
 
   if arg.smoke:
+    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
     config.backbone.width = 0.0625
     config.method.proj_hidden = (32,)
     config.method.proj_dim = 16
-    config.batch_size = 16
-    config.total_epochs = None
-    config.total_steps = 3
-    config.warmup_epochs = None
-    config.warmup_steps = 1
-    config.log_every_steps = 1
-    config.checkpoint.every_steps = 3
-    config.eval.linear_epochs = 2
     config.eval.batch_size = 64
     config.eval.knn_k = 5
   return config

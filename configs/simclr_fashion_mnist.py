@@ -48,19 +48,11 @@ def get_config(arg=None):
   config.checkpoint.every_steps = 200
 
   if arg.smoke:
+    config_lib.shrink_for_smoke(config)
     if arg.backbone == 'resnet':
       config.backbone.width = 0.0625
     else:
       config.backbone.update(dim=16, depth=2, heads=2)
     config.method.proj_hidden = (32,)
     config.method.proj_dim = 16
-    config.batch_size = 32
-    config.total_epochs = None
-    config.total_steps = 6
-    config.warmup_epochs = None
-    config.warmup_steps = 2
-    config.log_every_steps = 2
-    config.checkpoint.every_steps = 3
-    config.eval.linear_epochs = 2
-    config.eval.knn_k = 20
   return config

@@ -53,22 +53,13 @@ def get_config(arg=None):
   config.eval.knn_k = 20
 
   if arg.smoke:
+    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
     config.backbone.width = 0.0625
     config.method.proj_hidden = (32,)
     config.method.proj_dim = 16
     config.data.image_size = 64
     config.data.shuffle_buffer = 64
     config.aug.crop_size = 64
-    config.batch_size = 16
-    config.dtype = 'float32'
-    config.total_epochs = None
-    config.total_steps = 3
-    config.warmup_epochs = None
-    config.warmup_steps = 1
-    config.log_every_steps = 1
-    config.checkpoint.every_steps = 3
-    config.checkpoint.async_save = False
-    config.eval.linear_epochs = 2
     config.eval.batch_size = 64
     config.eval.knn_k = 5
   return config

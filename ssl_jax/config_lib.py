@@ -158,6 +158,41 @@ def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(name=name, **options))
 
 
+def load_file(spec: str) -> ml_collections.ConfigDict:
+  """Loads `path/to/config.py[:arg]` as the CLI does (unlocked copy).
+
+  For notebooks and tests: `config_lib.load_file('configs/x.py:smoke')`.
+  """
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('_ssl_jax_config',
+                                                       path)
+  if module_spec is None:
+    raise ConfigError(f'No config file at {path!r}.')
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def shrink_for_smoke(config, batch_size: int = 32, steps: int = 6) -> None:
+  """The `smoke` preset's common part: a few steps of a tiny model.
+
+  Configs call it and then shrink their backbone; tests run every config's
+  smoke preset end to end.
+  """
+  config.batch_size = batch_size
+  config.total_epochs = None
+  config.total_steps = steps
+  config.warmup_epochs = None
+  config.warmup_steps = max(1, steps // 3)
+  config.log_every_steps = max(1, steps // 3)
+  config.checkpoint.every_steps = max(1, steps // 2)
+  config.checkpoint.async_save = False
+  config.dtype = 'float32'
+  config.eval.linear_epochs = 2
+  config.eval.knn_k = 20
+
+
 def _set(config, key):
   return config.get(key) is not None
 

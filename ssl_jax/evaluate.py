@@ -1,6 +1,6 @@
 """Evaluates the newest checkpoint of a workdir on frozen features.
 
-  python -m ssl_jax.evaluate --workdir DIR [--protocols knn,linear]
+  python -m ssl_jax.evaluate --workdir DIR [--protocols knn,linear,fewshot,diagnostics]
 
 Protocols (METHODS.md §0): weighted k-NN (cosine, k=200, T=0.07) and a linear
 probe, both on the backbone's pooled features of the evaluation view (centre
@@ -25,11 +25,14 @@ from ssl_jax import config_lib
 from ssl_jax import step as step_lib
 from ssl_jax import train
 from ssl_jax.data import sources
+from ssl_jax.evals import diagnostics
 from ssl_jax.evals import features as features_lib
+from ssl_jax.evals import fewshot
 from ssl_jax.evals import knn
 from ssl_jax.evals import linear
 
-PROTOCOLS = ('knn', 'linear')
+PROTOCOLS = ('knn', 'linear', 'fewshot', 'diagnostics')
+DEFAULT_PROTOCOLS = ('knn', 'linear')
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -41,7 +44,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
-def run(workdir: str, *, protocols=PROTOCOLS, config=None,
+def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
         write: bool = True) -> dict:
   """Evaluates the newest checkpoint in `workdir`; returns the results."""
   unknown = set(protocols) - set(PROTOCOLS)
@@ -106,6 +109,14 @@ def run(workdir: str, *, protocols=PROTOCOLS, config=None,
                    linear_settings={k: r[k] for k in (
                        'epochs', 'lr', 'batch_size', 'optimizer',
                        'weight_decay')} | {'features': 'standardised'})
+  if 'fewshot' in protocols:
+    results.update(fewshot.evaluate(train_x, train_y, test_x, test_y,
+                                    num_classes=n_cls))
+  if 'diagnostics' in protocols:
+    diag = diagnostics.evaluate(test_x)
+    results['diagnostics'] = {k: v for k, v in diag.items()
+                              if k != 'singular_values'}
+    results['singular_values'] = diag['singular_values']
   results['eval_seconds'] = time.perf_counter() - t0
   if write and jax.process_index() == 0:
     os.makedirs(os.path.join(workdir, 'eval'), exist_ok=True)
@@ -130,6 +141,16 @@ def format_table(results: dict) -> str:
     rows.append(('linear probe', f"{results['linear_top1']:.4f}",
                  f"{results['linear_top5']:.4f}",
                  f"{s['epochs']} ep, {s['optimizer']}, lr {s['lr']}"))
+  for shots in results.get('fewshot_shots', []):
+    rows.append((f'{shots}-shot ridge',
+                 f"{results[f'fewshot_{shots}shot_top1_mean']:.4f}", '',
+                 f"± {results[f'fewshot_{shots}shot_top1_std']:.4f} over "
+                 f"{len(results['fewshot_seeds'])} seeds"))
+  if 'diagnostics' in results:
+    d = results['diagnostics']
+    rows.append(('RankMe (test features)', f"{d['rankme']:.1f}", '',
+                 f"of {d['dim']} dims; normalised std {d['normalized_std']:.3f}"
+                 + (' COLLAPSED' if d['collapsed'] else '')))
   widths = [max(len(r[i]) for r in rows) for i in range(4)]
   lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
   lines.insert(1, '  '.join('-' * w for w in widths))
@@ -140,7 +161,7 @@ def format_table(results: dict) -> str:
 
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir.')
-_PROTOCOLS = flags.DEFINE_list('protocols', list(PROTOCOLS),
+_PROTOCOLS = flags.DEFINE_list('protocols', list(DEFAULT_PROTOCOLS),
                                f'Any of {PROTOCOLS}.')
 
 

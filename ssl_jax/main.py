@@ -23,16 +23,6 @@ _WORKDIR = flags.DEFINE_string('workdir', None,
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def _load_config_file(spec: str):
-  """Loads `path[:arg]` the way config_flags does, for error messages."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  path, _, arg = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('_config', path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
-
-
 def parse_flags(argv):
   """absl parsing, with a misspelt `--config.x` answered by the valid keys."""
   try:
@@ -44,7 +34,7 @@ def parse_flags(argv):
       spec = argv[argv.index('--config') + 1]
     if spec:
       try:
-        config = _load_config_file(spec)
+        config = config_lib.load_file(spec)
       except Exception:  # pylint: disable=broad-except
         raise error from None
       for arg in argv:

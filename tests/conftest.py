@@ -38,11 +38,8 @@ def fmnist_data_dir(tmp_path_factory):
 
 def load_config(preset='smoke'):
   """The SimCLR Fashion-MNIST config, as the CLI would load it (locked)."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location('cfg', SMOKE_CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(preset)
+  from ssl_jax import config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_file(f'{SMOKE_CONFIG}:{preset}')
   config.lock()
   return config
 

@@ -31,8 +31,10 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
              f'--workdir={workdir}', data_flag, '--config.total_steps=8')
   assert 'step 8/8' in out.stdout and 'step 2/8' not in out.stdout
 
-  out = _run('ssl_jax.evaluate', f'--workdir={workdir}')
+  out = _run('ssl_jax.evaluate', f'--workdir={workdir}',
+             '--protocols=knn,linear,fewshot,diagnostics')
   assert 'kNN (raw pixels)' in out.stdout and 'linear probe' in out.stdout
+  assert '5-shot ridge' in out.stdout and 'RankMe' in out.stdout
   with open(os.path.join(workdir, 'eval', 'results.json')) as f:
     results = json.load(f)
   for key in ('knn_top1', 'linear_top1', 'raw_pixel_knn_top1', 'step'):
@@ -42,6 +44,8 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   assert 0.1 < results['knn_top1'] <= 1.0
   # Raw pixels with cosine kNN on Fashion-MNIST: ~0.85 at k=20.
   assert 0.8 < results['raw_pixel_knn_top1'] < 0.9
+  assert 0 < results['fewshot_5shot_top1_mean'] <= 1
+  assert 1 <= results['diagnostics']['rankme'] <= results['feature_dim']
 
 
 def test_misspelt_key_lists_valid_keys(tmp_path):

@@ -6,12 +6,12 @@ reading path (tfds records, JPEG decoding, streaming, variable image sizes)
 is exercised; the Fashion-MNIST configs use the real data.
 """
 
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 
+from ssl_jax import config_lib
 from ssl_jax import evaluate
 from ssl_jax import train
 
@@ -29,11 +29,8 @@ def fake_data_dir(tmp_path_factory):
 
 
 def _config(name, preset):
-  path = os.path.join(REPO, 'configs', name)
-  spec = importlib.util.spec_from_file_location('cfg', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(preset)
+  config = config_lib.load_file(os.path.join(REPO, 'configs', name) + ':' +
+                                preset)
   config.lock()
   return config
 

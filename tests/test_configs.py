@@ -2,7 +2,6 @@
 smoke presets); the real configs train as smoke steps elsewhere."""
 
 import glob
-import importlib.util
 import os
 
 import jax
@@ -16,13 +15,6 @@ from conftest import REPO
 CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py')))
 
 
-def _load(path):
-  spec = importlib.util.spec_from_file_location('cfg', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def test_there_are_configs():
   names = {os.path.basename(p) for p in CONFIGS}
   assert {'simclr_fashion_mnist.py', 'simclr_cifar10.py',
@@ -32,7 +24,7 @@ def test_there_are_configs():
 @pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
 @pytest.mark.parametrize('preset', [None, 'smoke'])
 def test_config_loads_validates_and_builds(path, preset):
-  config = _load(path).get_config(preset)
+  config = config_lib.load_file(path + (f':{preset}' if preset else ''))
   config.lock()
   config_lib.validate(config, num_devices=1)
   config.batch_size = 8 * (config.batch_size // 8 or 1)
