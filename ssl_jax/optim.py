@@ -12,6 +12,7 @@ differ slightly during warm-up and decay (METHODS.md, section 1).
 """
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from ssl_jax import config_lib
@@ -72,3 +73,28 @@ def make(config, total_steps: int, warmup_steps: int):
        'probe': optax.sgd(probe_schedule, momentum=config.probe.momentum)},
       {'model': 'model', 'probe': 'probe'})
   return tx, schedule
+
+
+# ------------------------------------------------------------ EMA (teachers)
+def ema_cosine(step, total_steps: int, base: float, final: float = 1.0):
+  """BYOL / MoCo v3 / DINO momentum: base -> final along a half cosine.
+
+  m_k = final - (final - base) (cos(pi k / K) + 1) / 2; with base 0.996:
+  k = 0 -> 0.996, K/2 -> 0.998, K -> 1 (METHODS.md §1).
+  """
+  progress = jnp.minimum(step / max(total_steps, 1), 1.0)
+  return final - (final - base) * (jnp.cos(jnp.pi * progress) + 1) / 2
+
+
+def ema_linear(step, total_steps: int, base: float, final: float = 1.0):
+  """I-JEPA / data2vec 2.0 momentum: linear from base to final over K steps,
+  then flat (data2vec: K = its own ramp length)."""
+  progress = jnp.minimum(step / max(total_steps, 1), 1.0)
+  return base + (final - base) * progress
+
+
+def ema_update(teacher, student, momentum):
+  """teacher <- m teacher + (1 - m) student, leaf by leaf (no gradients)."""
+  return jax.tree.map(
+      lambda t, s: momentum * t + (1.0 - momentum) * jax.lax.stop_gradient(s),
+      teacher, student)

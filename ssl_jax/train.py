@@ -84,7 +84,8 @@ def plan(config) -> Plan:
 
   # ------------------------------------------------------- method, optimizer
   par = parallel.make(config)
-  method = method_cls(config, bn_axis_name=par.bn_axis_name)
+  method = method_cls(config, bn_axis_name=par.bn_axis_name,
+                      total_steps=total, steps_per_epoch=per_epoch)
   tx, schedule = optim.make(config, total, warmup)
   init_fn = functools.partial(
       step_lib.init_state, method, tx, info.num_classes,

@@ -61,3 +61,28 @@ def test_probe_uses_its_own_lr():
   np.testing.assert_allclose(updates['probe']['w'], -0.5)
   np.testing.assert_allclose(updates['model']['w'], -1e-6 * 2)
   assert isinstance(tx, optax.GradientTransformation)
+
+
+def test_ema_schedules_match_the_methods_card():
+  np.testing.assert_allclose(optim.ema_cosine(0, 100, 0.996), 0.996,
+                             rtol=1e-7)
+  np.testing.assert_allclose(optim.ema_cosine(50, 100, 0.996), 0.998,
+                             rtol=1e-7)
+  np.testing.assert_allclose(optim.ema_cosine(100, 100, 0.996), 1.0)
+  np.testing.assert_allclose(optim.ema_linear(50, 100, 0.996), 0.998,
+                             rtol=1e-7)
+  # data2vec 2.0: 0.9998 -> 0.99999 over 100k updates; k = 50k -> 0.999895.
+  np.testing.assert_allclose(optim.ema_linear(50_000, 100_000, 0.9998,
+                                              0.99999), 0.999895, rtol=1e-7)
+  np.testing.assert_allclose(optim.ema_linear(200_000, 100_000, 0.9998,
+                                              0.99999), 0.99999, rtol=1e-7)
+
+
+def test_ema_update_moves_the_teacher_toward_the_student():
+  teacher = {'w': jnp.zeros((2,))}
+  student = {'w': jnp.ones((2,))}
+  new = optim.ema_update(teacher, student, 0.9)
+  np.testing.assert_allclose(new['w'], 0.1, rtol=1e-6)
+  grad = jax.grad(lambda s: optim.ema_update(teacher, s, 0.9)['w'].sum())(
+      student)
+  np.testing.assert_array_equal(grad['w'], 0)  # The teacher sees no gradient.

@@ -48,8 +48,20 @@ class MethodBase:
   """Shared plumbing; subclasses set `num_views` and the four hooks."""
   num_views: int = 2
 
-  def __init__(self, config, *, bn_axis_name: str | None = None):
+  def __init__(self, config, *, bn_axis_name: str | None = None,
+               total_steps: int = 1, steps_per_epoch: int = 1):
+    """Builds the backbone and views from `config`.
+
+    Args:
+      config: the full ConfigDict.
+      bn_axis_name: pmap axis for BatchNorm statistics (None under jit).
+      total_steps: length of training, for schedules a method owns (EMA
+        momentum, DINO's teacher temperature).
+      steps_per_epoch: for schedules written in epochs.
+    """
     self.config = config
+    self.total_steps = total_steps
+    self.steps_per_epoch = steps_per_epoch
     self.dtype = jnp.dtype(config.dtype)
     self.bn_axis_name = bn_axis_name
     self.backbone = models.build_backbone(config.backbone, self.dtype,

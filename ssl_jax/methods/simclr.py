@@ -42,13 +42,13 @@ class Method(base.MethodBase):
   """SimCLR: two symmetric views, one concatenated forward, NT-Xent."""
   num_views = 2
 
-  def __init__(self, config, *, bn_axis_name=None):
-    super().__init__(config, bn_axis_name=bn_axis_name)
+  def __init__(self, config, **kwargs):
+    super().__init__(config, **kwargs)
     m = config.method
     self.model = _Model(self.backbone, heads.MLP(
         hidden=tuple(m.proj_hidden), out=m.proj_dim, use_bias=False,
         last_bn=m.proj_last_bn, dtype=self.dtype,
-        bn_axis_name=bn_axis_name))
+        bn_axis_name=self.bn_axis_name))
 
   def init(self, rng, views):
     variables = self.model.init(rng, jnp.concatenate(views[:2]), train=True)
