@@ -32,7 +32,7 @@ def get_config(arg=None):
   config.aug.jitter = (0.4, 0.4, 0.4, 0.1)  # Strength 0.5.
   config.aug.jitter_p = 0.8
   config.aug.gray_p = 0.2
-  config.aug.blur_p = 0.0
+  config.aug.blur_p = (0.0,)
 
   config.batch_size = 512
   config.total_epochs = 1000.0

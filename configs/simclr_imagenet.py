@@ -38,7 +38,7 @@ def get_config(arg=None):
   config.aug.jitter = (0.8, 0.8, 0.8, 0.2)  # Strength 1.0.
   config.aug.jitter_p = 0.8
   config.aug.gray_p = 0.2
-  config.aug.blur_p = 0.5
+  config.aug.blur_p = (0.5,)
 
   config.batch_size = 4096
   config.total_epochs = 100.0

@@ -72,8 +72,9 @@ def base_config() -> ml_collections.ConfigDict:
       std=(0.3530,),
       prefetch=2,
   ))
-  # Augmentation policy (names as in METHODS.md). Each probability may be a
-  # single value or one value per view.
+  # Augmentation policy (names as in METHODS.md). blur_p and solarize_p are
+  # tuples: one value shared by all global views, e.g. (0.5,), or one per
+  # view, e.g. (1.0, 0.1) (BYOL's asymmetric views).
   c.aug = ml_collections.ConfigDict(dict(
       crop_size=28,
       crop_scale=(0.08, 1.0),
@@ -82,8 +83,14 @@ def base_config() -> ml_collections.ConfigDict:
       jitter=(0.4, 0.4, 0.4, 0.1),  # brightness, contrast, saturation, hue
       jitter_p=0.8,
       gray_p=0.2,
-      blur_p=0.0,
-      solarize_p=0.0,
+      blur_p=(0.0,),
+      solarize_p=(0.0,),
+      # Multi-crop (DINO): extra low-resolution views after the global ones.
+      local_crops=0,
+      local_crop_size=12,
+      local_crop_scale=(0.05, 0.4),
+      local_blur_p=0.5,
+      local_solarize_p=0.0,
   ))
 
   c.optim = ml_collections.ConfigDict(dict(
@@ -92,6 +99,9 @@ def base_config() -> ml_collections.ConfigDict:
       lr_scaling='linear',
       end_lr_ratio=0.0,  # Cosine decays to lr * end_lr_ratio.
       weight_decay=1e-6,
+      # Set to schedule weight decay along a half cosine (DINO: 0.04 -> 0.4).
+      weight_decay_end=config_dict.placeholder(float),
+      exclude_norm_and_bias=True,  # Keep wd/trust ratio off ndim <= 1.
       momentum=0.9,
       trust_coefficient=1e-3,
       b1=0.9,
@@ -317,8 +327,18 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   lo, hi = aug.crop_ratio
   _check(0 < lo <= hi, 'aug.crop_ratio', tuple(aug.crop_ratio),
          'need 0 < min <= max')
-  for key in ('flip_p', 'jitter_p', 'gray_p', 'blur_p', 'solarize_p'):
+  for key in ('flip_p', 'jitter_p', 'gray_p', 'blur_p', 'solarize_p',
+              'local_blur_p', 'local_solarize_p'):
     _check_probability(config, f'aug.{key}')
+  _check(isinstance(aug.local_crops, int) and aug.local_crops >= 0,
+         'aug.local_crops', aug.local_crops, 'must be an integer >= 0')
+  if aug.local_crops:
+    lo, hi = aug.local_crop_scale
+    _check(0 < lo <= hi <= 1, 'aug.local_crop_scale',
+           tuple(aug.local_crop_scale), 'need 0 < min <= max <= 1')
+    _check(isinstance(aug.local_crop_size, int) and aug.local_crop_size > 0,
+           'aug.local_crop_size', aug.local_crop_size,
+           'must be a positive integer')
   _check(len(aug.jitter) == 4 and all(v >= 0 for v in aug.jitter),
          'aug.jitter', tuple(aug.jitter),
          'need 4 non-negative strengths (brightness, contrast, saturation, '

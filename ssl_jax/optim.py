@@ -43,18 +43,35 @@ def decay_mask(params):
   return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
-def _model_optimizer(config, schedule):
+def weight_decay_schedule(config, total_steps: int):
+  """Constant weight decay, or a half cosine to `weight_decay_end` (DINO,
+  I-JEPA: 0.04 -> 0.4)."""
+  start, end = config.optim.weight_decay, config.optim.get('weight_decay_end')
+  if end is None:
+    return start
+
+  def schedule(step):
+    progress = jnp.minimum(step / max(total_steps, 1), 1.0)
+    return end + (start - end) * (1 + jnp.cos(jnp.pi * progress)) / 2
+
+  return schedule
+
+
+def _model_optimizer(config, schedule, total_steps: int):
   o = config.optim
+  wd = weight_decay_schedule(config, total_steps)
+  # MoCo v3's ViT recipe and SimSiam's SGD decay every array; the others
+  # keep biases and normalisation parameters out.
+  mask = decay_mask if o.exclude_norm_and_bias else None
   if o.name == 'lars':
-    tx = optax.lars(schedule, weight_decay=o.weight_decay,
-                    weight_decay_mask=decay_mask,
+    tx = optax.lars(schedule, weight_decay=wd,
+                    weight_decay_mask=mask or True,
                     trust_coefficient=o.trust_coefficient,
-                    trust_ratio_mask=decay_mask, momentum=o.momentum)
+                    trust_ratio_mask=mask or True, momentum=o.momentum)
   elif o.name == 'adamw':
-    tx = optax.adamw(schedule, b1=o.b1, b2=o.b2,
-                     weight_decay=o.weight_decay, mask=decay_mask)
+    tx = optax.adamw(schedule, b1=o.b1, b2=o.b2, weight_decay=wd, mask=mask)
   elif o.name == 'sgd':
-    tx = optax.chain(optax.add_decayed_weights(o.weight_decay, decay_mask),
+    tx = optax.chain(optax.add_decayed_weights(wd, mask),
                      optax.sgd(schedule, momentum=o.momentum))
   else:
     raise config_lib.ConfigError(f'config.optim.name={o.name!r} not in '
@@ -69,7 +86,7 @@ def make(config, total_steps: int, warmup_steps: int):
   schedule = lr_schedule(config, total_steps, warmup_steps)
   probe_schedule = optax.cosine_decay_schedule(config.probe.lr, total_steps)
   tx = optax.multi_transform(
-      {'model': _model_optimizer(config, schedule),
+      {'model': _model_optimizer(config, schedule, total_steps),
        'probe': optax.sgd(probe_schedule, momentum=config.probe.momentum)},
       {'model': 'model', 'probe': 'probe'})
   return tx, schedule

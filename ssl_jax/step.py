@@ -112,6 +112,7 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
         state.params, state, views, batch['label'], model_rng)
     grads = mean_grads(grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates['model'] = method.adjust_updates(updates['model'], state.step)
     params = optax.apply_updates(state.params, updates)
     extras = method.update_extras(state.extras, params['model'], aux,
                                   state.step)

@@ -30,6 +30,6 @@ def test_config_loads_validates_and_builds(path, preset):
   config.batch_size = 8 * (config.batch_size // 8 or 1)
   config_lib.validate(config, num_devices=jax.device_count())
   method = methods.get(config.method.name)(config)
-  assert len(method.views) == method.num_views
+  assert len(method.views) == method.num_views + config.aug.local_crops
   total = [k for k in ('total_steps', 'total_epochs') if config.get(k)]
   assert len(total) == 1

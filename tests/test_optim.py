@@ -86,3 +86,18 @@ def test_ema_update_moves_the_teacher_toward_the_student():
   grad = jax.grad(lambda s: optim.ema_update(teacher, s, 0.9)['w'].sum())(
       student)
   np.testing.assert_array_equal(grad['w'], 0)  # The teacher sees no gradient.
+
+
+def test_weight_decay_cosine_schedule_and_decay_everything_option():
+  c = _config(name='adamw', weight_decay=0.04)
+  c.optim.weight_decay_end = 0.4
+  wd = optim.weight_decay_schedule(c, total_steps=100)
+  np.testing.assert_allclose([wd(0), wd(50), wd(100)], [0.04, 0.22, 0.4],
+                             rtol=1e-6)
+  c = _config(name='sgd', weight_decay=0.1, lr=1e-9, momentum=0.0)
+  c.optim.exclude_norm_and_bias = False
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  params = {'model': {'bias': jnp.ones((4,))}, 'probe': {}}
+  updates, _ = tx.update(jax.tree.map(jnp.zeros_like, params),
+                         tx.init(params), params)
+  assert np.abs(updates['model']['bias']).sum() > 0

@@ -33,6 +33,8 @@ class ViewSpec:
 def _per_view(value, index: int, num_views: int, key: str):
   """A config value given once for all views, or once per view."""
   if isinstance(value, (tuple, list)):
+    if len(value) == 1:
+      return value[0]
     if len(value) != num_views:
       raise ValueError(f'config.aug.{key}={tuple(value)} gives '
                        f'{len(value)} values for {num_views} views.')
@@ -41,17 +43,32 @@ def _per_view(value, index: int, num_views: int, key: str):
 
 
 def views_from_config(aug, num_views: int) -> tuple[ViewSpec, ...]:
-  """Builds `num_views` specs from `config.aug` (per-view tuples allowed)."""
+  """`num_views` global views, then `aug.local_crops` local ones (DINO).
+
+  Global views take `aug.crop_*` and the per-view (or shared) probabilities;
+  local views take `aug.local_crop_size`, `aug.local_crop_scale`,
+  `aug.local_blur_p` and `aug.local_solarize_p`, and the global views'
+  flip / jitter / grayscale settings (DINO's multi-crop recipe).
+  """
   per_view_keys = ('flip_p', 'jitter_p', 'gray_p', 'blur_p', 'solarize_p')
+  common = dict(crop_ratio=tuple(float(v) for v in aug.crop_ratio),
+                jitter=tuple(float(v) for v in aug.jitter))
   specs = []
   for i in range(num_views):
     kwargs = {k: float(_per_view(aug[k], i, num_views, k))
               for k in per_view_keys}
     specs.append(ViewSpec(
         crop_size=int(aug.crop_size),
-        crop_scale=tuple(float(v) for v in aug.crop_scale),
-        crop_ratio=tuple(float(v) for v in aug.crop_ratio),
-        jitter=tuple(float(v) for v in aug.jitter),
+        crop_scale=tuple(float(v) for v in aug.crop_scale), **common,
         **kwargs))
+  for _ in range(aug.get('local_crops', 0)):
+    specs.append(ViewSpec(
+        crop_size=int(aug.local_crop_size),
+        crop_scale=tuple(float(v) for v in aug.local_crop_scale), **common,
+        flip_p=float(_per_view(aug.flip_p, 0, num_views, 'flip_p')),
+        jitter_p=float(_per_view(aug.jitter_p, 0, num_views, 'jitter_p')),
+        gray_p=float(_per_view(aug.gray_p, 0, num_views, 'gray_p')),
+        blur_p=float(aug.local_blur_p),
+        solarize_p=float(aug.local_solarize_p)))
   return tuple(specs)
 

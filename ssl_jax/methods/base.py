@@ -30,6 +30,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ssl_jax import config_lib
 from ssl_jax import models
 from ssl_jax.data import views as views_lib
 
@@ -46,7 +47,8 @@ class Variables:
 
 class MethodBase:
   """Shared plumbing; subclasses set `num_views` and the four hooks."""
-  num_views: int = 2
+  num_views: int = 2  # Global views; DINO-style methods add local crops.
+  supports_local_crops: bool = False
 
   def __init__(self, config, *, bn_axis_name: str | None = None,
                total_steps: int = 1, steps_per_epoch: int = 1):
@@ -66,6 +68,10 @@ class MethodBase:
     self.bn_axis_name = bn_axis_name
     self.backbone = models.build_backbone(config.backbone, self.dtype,
                                           bn_axis_name)
+    if config.aug.get('local_crops', 0) and not self.supports_local_crops:
+      raise config_lib.ConfigError(
+          f'config.aug.local_crops={config.aug.local_crops}: method '
+          f'{config.method.name!r} does not use multi-crop; set it to 0.')
     self.views = views_lib.views_from_config(config.aug, self.num_views)
 
   def init(self, rng, views) -> Variables:
@@ -81,6 +87,15 @@ class MethodBase:
   def update_extras(self, extras, params, aux, step):
     del params, aux, step
     return extras
+
+  def adjust_updates(self, updates, step):
+    """Edits the model's optimizer updates before they are applied.
+
+    For freezing parameters for a while (DINO's last layer in epoch 0):
+    zeroing the update, not the gradient, also stops weight decay.
+    """
+    del step
+    return updates
 
   def embed(self, params, mutables, images):
     """Backbone features in evaluation mode, [N, F]."""

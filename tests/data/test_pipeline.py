@@ -92,3 +92,22 @@ def test_eval_batches_are_padded_and_masked():
   assert [int(m.sum()) for _, _, m in out] == [4, 4, 2]
   got = np.concatenate([b[m] for b, _, m in out])
   np.testing.assert_array_equal(got, images)
+
+
+def test_multi_crop_views_from_config():
+  from ssl_jax import config_lib  # pylint: disable=g-import-not-at-top
+  aug = config_lib.base_config().aug
+  aug.update(crop_size=28, local_crops=3, local_crop_size=12,
+             blur_p=(1.0, 0.1), solarize_p=(0.0, 0.2), local_blur_p=0.5)
+  specs = views.views_from_config(aug, num_views=2)
+  assert [s.crop_size for s in specs] == [28, 28, 12, 12, 12]
+  assert [s.blur_p for s in specs] == [1.0, 0.1, 0.5, 0.5, 0.5]
+  assert [s.solarize_p for s in specs] == [0.0, 0.2, 0.0, 0.0, 0.0]
+  assert specs[2].crop_scale == (0.05, 0.4)
+  # The pipeline crops each view at its own size, in one batch.
+  images, labels = _arrays()
+  batch = next(pipeline.in_memory_train(
+      images, labels, specs, global_batch=16, seed=0, start_step=0,
+      total_steps=1).as_numpy_iterator())
+  assert batch['view4'].shape == (16, 12, 12, 1)
+  assert batch['view1'].shape == (16, 28, 28, 1)

@@ -1,0 +1,95 @@
+"""Barlow Twins (Zbontar et al., arXiv 2103.03230; facebookresearch/barlowtwins).
+
+Each view goes through backbone + projector on its own, so BatchNorm
+statistics are per view (the official `self.backbone(y1)`, `...(y2)`), and
+global under jit or synced by `bn_axis_name` under pmap (SyncBN in the
+official code). The projector is `Linear(no bias)-BN-ReLU` per hidden layer,
+then `Linear(no bias)` (8192-8192-8192 in the paper). The loss-side
+`BN(affine=False)` is the standardisation inside `losses.barlow_twins`, which
+the trainer feeds the all-gathered outputs, so its statistics are over the
+global batch as in the official code (METHODS.md §6).
+
+`loss = scale_loss * barlow_twins(z1, z2, lambda_)`: the paper has no scale
+(scale_loss = 1.0, the default); solo-learn's CIFAR recipe uses 0.1.
+
+Deviations from the official recipe, by design of the shared optimizer:
+  - The paper's LARS uses a separate lr for biases and BN parameters
+    (0.0048 vs 0.2 for weights, both x B/256); ours uses one lr for all
+    parameters and keeps every array of ndim <= 1 out of weight decay and the
+    trust ratio (optim.py), as the official code does for those arrays.
+  - Under jit the gradient is the true gradient of L. The official code
+    all-reduces C without a gradient and DDP averages, i.e. (our reading)
+    1/world_size of it (METHODS.md §6); compare PyTorch runs with this in
+    mind.
+"""
+
+import flax.linen as nn
+import ml_collections
+
+from ssl_jax import losses
+from ssl_jax.methods import base
+from ssl_jax.models import heads
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.method` for Barlow Twins (the paper's values)."""
+  return ml_collections.ConfigDict(dict(
+      name='barlow_twins',
+      lambda_=0.0051,  # Weight of the off-diagonal (redundancy) term.
+      scale_loss=1.0,  # Paper: 1.0; solo-learn CIFAR: 0.1.
+      proj_hidden=(8192, 8192),
+      proj_dim=8192,
+  ))
+
+
+class _Model(nn.Module):
+  backbone: nn.Module
+  projector: nn.Module
+
+  def __call__(self, x, train: bool = True):
+    h = self.backbone(x, train=train)
+    return h, self.projector(h, train=train)
+
+  def features(self, x):
+    return self.backbone(x, train=False)
+
+
+class Method(base.MethodBase):
+  """Barlow Twins: two views, per-view forwards, cross-correlation loss."""
+  num_views = 2
+
+  def __init__(self, config, **kwargs):
+    super().__init__(config, **kwargs)
+    m = config.method
+    self.model = _Model(self.backbone, heads.MLP(
+        hidden=tuple(m.proj_hidden), out=m.proj_dim, use_bias=False,
+        hidden_bn=True, last_bn=None, dtype=self.dtype,
+        bn_axis_name=self.bn_axis_name))
+
+  def init(self, rng, views):
+    variables = self.model.init(rng, views[0], train=True)
+    params, mutables = base.split_variables(variables)
+    return base.Variables(params, mutables, extras={})
+
+  def forward(self, params, mutables, extras, views, rng, train=True):
+    del extras, rng
+    outs = []
+    # One call per view; the running BN averages are threaded through, so
+    # they are updated once per view (as PyTorch's).
+    for x in views[:2]:
+      out, mutables = self.model.apply({'params': params, **mutables}, x,
+                                       train=train, mutable=list(mutables))
+      outs.append(out)
+    (h1, z1), (_, z2) = outs
+    outputs = {'z1': z1, 'z2': z2, 'features': h1, 'embedding': z1}
+    return outputs, mutables
+
+  def objective(self, outputs, extras, step):
+    del extras, step
+    m = self.config.method
+    loss = losses.barlow_twins(outputs['z1'], outputs['z2'], m.lambda_)
+    return m.scale_loss * loss, {'barlow_twins': loss}, {}
+
+  def embed(self, params, mutables, images):
+    return self.model.apply({'params': params, **mutables}, images,
+                            method=_Model.features)
