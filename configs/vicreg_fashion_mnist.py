@@ -43,8 +43,8 @@ def get_config(arg=None):
   config.aug.crop_size = 28
   config.aug.crop_scale = (0.2, 1.0)
   config.aug.jitter = (0.4, 0.4, 0.0, 0.0)  # Grayscale: brightness, contrast.
-  config.aug.blur_p = 0.0
-  config.aug.solarize_p = 0.1
+  config.aug.blur_p = (0.0,)
+  config.aug.solarize_p = (0.1,)
 
   config.batch_size = 256
   config.total_epochs = 3.0

@@ -184,6 +184,22 @@ def load_file(spec: str) -> ml_collections.ConfigDict:
   return module.get_config(arg or None)
 
 
+def fill_missing(config, defaults) -> ml_collections.ConfigDict:
+  """Adds keys of `defaults` that `config` lacks, recursively.
+
+  A workdir's config.json written by an older ssl_jax lacks keys added
+  since; evaluation fills them with today's defaults instead of failing.
+  """
+  out = ml_collections.ConfigDict(config.to_dict())
+  for key, value in defaults.items():
+    if key not in out:
+      out[key] = value
+    elif isinstance(value, ml_collections.ConfigDict) and isinstance(
+        out[key], ml_collections.ConfigDict):
+      out[key] = fill_missing(out[key], value)
+  return out
+
+
 def shrink_for_smoke(config, batch_size: int = 32, steps: int = 6) -> None:
   """The `smoke` preset's common part: a few steps of a tiny model.
 

@@ -10,6 +10,7 @@ beat. Prints a table and writes `DIR/eval/results.json`; from Python,
 `ssl_jax.evaluate.run(workdir)` returns the same dict.
 """
 
+import importlib
 import json
 import os
 import time
@@ -41,7 +42,14 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise FileNotFoundError(f'{path} not found: is {workdir!r} a training '
                             'workdir (python -m ssl_jax.main ...)?')
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    config = ml_collections.ConfigDict(json.load(f))
+  # Keys added to ssl_jax after the run was started take today's defaults.
+  config = config_lib.fill_missing(config, config_lib.base_config())
+  method_defaults = getattr(importlib.import_module(
+      f'ssl_jax.methods.{config.method.name}'), 'default_config', None)
+  if method_defaults is not None:
+    config.method = config_lib.fill_missing(config.method, method_defaults())
+  return config
 
 
 def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,

@@ -10,6 +10,7 @@ import jax
 
 jax.config.update('jax_num_cpu_devices', 8)
 jax.config.update('jax_threefry_partitionable', True)
+jax.config.update('jax_disable_most_optimizations', True)
 
 import pytest  # pylint: disable=g-import-not-at-top
 

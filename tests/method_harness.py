@@ -40,8 +40,13 @@ def synthetic_batch(views, channels: int, batch: int, seed: int) -> dict:
 
 
 def run_steps(config, *, mode: str = 'jit', steps: int = 2,
-              channels: int = 1, total_steps: int = 10):
-  """Trains `steps` steps; returns (state as global arrays, metrics list)."""
+              channels: int = 1, total_steps: int = 10,
+              fixed_batch: bool = False):
+  """Trains `steps` steps; returns (state as global arrays, metrics list).
+
+  With `fixed_batch` every step sees the same images (for "the loss goes
+  down" checks); otherwise each step draws new ones.
+  """
   config = config.copy_and_resolve_references()
   config.parallel.mode = mode
   config_lib.validate(config, jax.device_count())
@@ -64,7 +69,8 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
       trace_counter=traces), abstract)
   history = []
   for i in range(steps):
-    batch = synthetic_batch(method.views, channels, config.batch_size, i)
+    batch = synthetic_batch(method.views, channels, config.batch_size,
+                            0 if fixed_batch else i)
     state, metrics = train_step(state, batch)
     history.append({k: float(v) for k, v in jax.device_get(metrics).items()})
   assert len(traces) == 1, f'the step was traced {len(traces)} times'

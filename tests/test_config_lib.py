@@ -74,3 +74,13 @@ def test_validate_names_key_value_and_rule():
   assert 'config.aug.crop_scale=(0.5, 0.2)' in str(e.value)
   assert '0 < min <= max <= 1' in str(e.value)
   assert isinstance(ml_collections.ConfigDict(), ml_collections.ConfigDict)
+
+
+def test_fill_missing_adds_new_keys_and_keeps_old_values():
+  old = config_lib.base_config()
+  old.optim.lr = 7.0
+  del old.aug['local_blur_p']  # As written by an older ssl_jax.
+  old = ml_collections.ConfigDict(old.to_dict())
+  filled = config_lib.fill_missing(old, config_lib.base_config())
+  assert filled.aug.local_blur_p == config_lib.base_config().aug.local_blur_p
+  assert filled.optim.lr == 7.0

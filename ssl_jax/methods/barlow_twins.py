@@ -1,4 +1,6 @@
-"""Barlow Twins (Zbontar et al., arXiv 2103.03230; facebookresearch/barlowtwins).
+"""Barlow Twins (Zbontar et al., arXiv 2103.03230).
+
+Official code: facebookresearch/barlowtwins (`main.py`).
 
 Each view goes through backbone + projector on its own, so BatchNorm
 statistics are per view (the official `self.backbone(y1)`, `...(y2)`), and
@@ -17,6 +19,8 @@ Deviations from the official recipe, by design of the shared optimizer:
     (0.0048 vs 0.2 for weights, both x B/256); ours uses one lr for all
     parameters and keeps every array of ndim <= 1 out of weight decay and the
     trust ratio (optim.py), as the official code does for those arrays.
+    optax's LARS also puts the lr inside the momentum buffer, the official
+    code outside (equal at constant lr, METHODS.md §1).
   - Under jit the gradient is the true gradient of L. The official code
     all-reduces C without a gradient and DDP averages, i.e. (our reading)
     1/world_size of it (METHODS.md §6); compare PyTorch runs with this in

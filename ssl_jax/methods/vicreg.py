@@ -12,9 +12,10 @@ covariance use global-batch statistics (the official `FullGatherLayer`)
 (METHODS.md §7). The official variance term has the 1/2 that solo-learn's
 drops; we follow the official code.
 
-Deviation: the shared LARS uses one lr for all parameters and keeps arrays of
-ndim <= 1 (biases, BN) out of weight decay and the trust ratio (optim.py), as
-the official code's exclusions do.
+Optimizer: the official LARS uses one lr and keeps biases and BN out of weight
+decay and adaptation, as the shared one does (ndim <= 1, optim.py); optax's
+LARS puts the lr inside the momentum buffer, the official code outside
+(equal at constant lr, METHODS.md §1).
 """
 
 import flax.linen as nn

@@ -1,0 +1,140 @@
+"""Runs (or collects) every method on Fashion-MNIST and writes README's table.
+
+  python benchmarks/results_table.py [--root workdirs/results] \
+      [--methods simclr,byol] [--collect-only] [--readme README.md]
+
+For each registered method with a `configs/<method>_fashion_mnist.py`, trains
+its default config in `<root>/<method>` through the CLI (timed), evaluates it
+(kNN, linear, few-shot, diagnostics), and rewrites the table between the
+`<!-- results-table -->` markers in README.md, with the machine. A workdir
+that already holds an evaluation is collected, not retrained, unless
+--rerun. Numbers vary run to run by the noise stated under the table
+(different hardware changes wall times, not accuracies, beyond that noise).
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+sys.path.insert(0, REPO)
+
+START, END = '<!-- results-table -->', '<!-- /results-table -->'
+PROTOCOLS = 'knn,linear,fewshot,diagnostics'
+
+
+def _run(args) -> float:
+  t0 = time.perf_counter()
+  subprocess.run([sys.executable, '-m', *args], cwd=REPO, check=True)
+  return time.perf_counter() - t0
+
+
+def run_method(method: str, root: str, rerun: bool,
+               collect_only: bool) -> dict | None:
+  """Trains + evaluates one method (or reads its earlier results)."""
+  config = os.path.join(REPO, 'configs', f'{method}_fashion_mnist.py')
+  workdir = os.path.join(root, method)
+  results_path = os.path.join(workdir, 'eval', 'results.json')
+  timing_path = os.path.join(workdir, 'timing.json')
+  if rerun or not os.path.exists(results_path):
+    if collect_only:
+      return None
+    if rerun and os.path.exists(workdir):
+      subprocess.run(['rm', '-rf', workdir], check=True)
+    train_s = _run(['ssl_jax.main', f'--config={config}',
+                    f'--workdir={workdir}'])
+    eval_s = _run(['ssl_jax.evaluate', f'--workdir={workdir}',
+                   f'--protocols={PROTOCOLS}'])
+    with open(timing_path, 'w') as f:
+      json.dump({'train_seconds': train_s, 'eval_seconds': eval_s}, f)
+  with open(results_path) as f:
+    results = json.load(f)
+  with open(os.path.join(workdir, 'config.json')) as f:
+    cfg = json.load(f)
+  timing = {}
+  if os.path.exists(timing_path):
+    with open(timing_path) as f:
+      timing = json.load(f)
+  return {'method': method, 'results': results, 'config': cfg,
+          'timing': timing}
+
+
+def _backbone(cfg: dict) -> str:
+  b = cfg['backbone']
+  if b['name'] == 'resnet':
+    return f"ResNet-{b['depth']} ×{b['width']:g}"
+  if b['name'] == 'vit':
+    return f"ViT d{b['dim']}×{b['depth']} /{b['patch_size']}"
+  return b['name']
+
+
+def _epochs(cfg: dict, results: dict) -> str:
+  if cfg.get('total_epochs'):
+    return f"{cfg['total_epochs']:g}"
+  return f"{results['step']} steps"
+
+
+def table(rows: list[dict]) -> str:
+  head = ('| method | backbone | epochs | train wall time | kNN top-1 | '
+          'linear top-1 | 5-shot | RankMe |\n'
+          '|---|---|---|---|---|---|---|---|')
+  lines = [head]
+  raw = None
+  for row in rows:
+    r, cfg, t = row['results'], row['config'], row['timing']
+    raw = r.get('raw_pixel_knn_top1', raw)
+    wall = (f"{t['train_seconds'] / 60:.1f} min" if t.get('train_seconds')
+            else '—')
+    lines.append(
+        f"| {row['method']} | {_backbone(cfg)} | {_epochs(cfg, r)} | {wall} "
+        f"| {r['knn_top1']:.4f} | {r['linear_top1']:.4f} "
+        f"| {r.get('fewshot_5shot_top1_mean', float('nan')):.4f} "
+        f"| {r.get('diagnostics', {}).get('rankme', float('nan')):.1f} |")
+  if raw is not None:
+    lines.append(f'| raw pixels (baseline) | — | — | — | {raw:.4f} | — | — '
+                 '| — |')
+  return '\n'.join(lines)
+
+
+def write_readme(path: str, text: str) -> None:
+  with open(path) as f:
+    readme = f.read()
+  if START not in readme:
+    raise SystemExit(f'{path} has no {START} ... {END} markers.')
+  pattern = re.compile(re.escape(START) + '.*?' + re.escape(END), re.S)
+  readme = pattern.sub(lambda _: f'{START}\n{text}\n{END}', readme)
+  with open(path, 'w') as f:
+    f.write(readme)
+
+
+def main():
+  from ssl_jax import methods  # pylint: disable=g-import-not-at-top
+  import machine  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--root', default=os.path.join(REPO, 'workdirs',
+                                                     'results'))
+  parser.add_argument('--methods', default=None)
+  parser.add_argument('--rerun', action='store_true')
+  parser.add_argument('--collect-only', action='store_true')
+  parser.add_argument('--readme', default=os.path.join(REPO, 'README.md'))
+  args = parser.parse_args()
+  names = (args.methods.split(',') if args.methods else
+           [m for m in methods.available() if os.path.exists(
+               os.path.join(REPO, 'configs', f'{m}_fashion_mnist.py'))])
+  rows = [r for m in names
+          if (r := run_method(m, args.root, args.rerun, args.collect_only))]
+  m = machine.describe()
+  text = (table(rows) + f"\n\nMachine: {m['cpu']}, {m['cpu_cores']} cores, "
+          f"{m['platform']}, jax {m['jax']}; table written "
+          f"{time.strftime('%Y-%m-%d')} by benchmarks/results_table.py.")
+  print(text)
+  write_readme(args.readme, text)
+
+
+if __name__ == '__main__':
+  main()

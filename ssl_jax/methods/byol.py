@@ -1,0 +1,146 @@
+"""BYOL (Grill et al., arXiv 2006.07733): an online network regresses an EMA
+target network's projections; no negatives.
+
+Online = backbone -> projector -> predictor; target = backbone -> projector
+whose params are an EMA of the online ones (`extras['target']`, a copy at
+init, moved in `update_extras` with the cosine momentum of METHODS.md §1).
+As in the official code (`byol_experiment.py`) the network is called once per
+view, so BatchNorm statistics are per view, and the target forward also runs
+BN in training mode (batch statistics) with running statistics of its own,
+kept beside the online ones in the mutables:
+
+  mutables = {'batch_stats': online, 'target_batch_stats': target}
+
+MoCo v3 (moco_v3.py) reuses this machinery with its own heads and loss.
+"""
+
+import flax.linen as nn
+import jax
+import ml_collections
+
+from ssl_jax import losses
+from ssl_jax import optim
+from ssl_jax.methods import base
+from ssl_jax.models import heads
+
+# The online sub-modules that the target copies (the predictor stays online).
+TARGET_PARTS = ('backbone', 'projector')
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.method` for BYOL (solo-learn's CIFAR values, METHODS.md §4)."""
+  return ml_collections.ConfigDict(dict(
+      name='byol',
+      # Target momentum at step 0, cosine to 1 at the last step (paper:
+      # 0.996 at 1000 epochs, 0.99 at 100/300; solo-learn CIFAR 0.99).
+      ema_base=0.99,
+      proj_hidden=(4096,),  # Projector hidden widths (Dense+bias-BN-ReLU).
+      proj_dim=256,  # Projection (and prediction) width.
+      pred_hidden=(4096,),  # Predictor hidden widths.
+  ))
+
+
+def encoder_part(tree):
+  """The target-network entries (backbone, projector) of a variable tree.
+
+  A ViT backbone has no batch statistics, so parts may be absent.
+  """
+  return {k: tree[k] for k in TARGET_PARTS if k in tree}
+
+
+class _Model(nn.Module):
+  backbone: nn.Module
+  projector: nn.Module
+  predictor: nn.Module
+
+  def __call__(self, x, train: bool = True):
+    h, z = self.encode(x, train)
+    return h, z, self.predictor(z, train=train)
+
+  def encode(self, x, train: bool = True):
+    """Backbone and projector only: what the target network runs."""
+    h = self.backbone(x, train=train)
+    return h, self.projector(h, train=train)
+
+  def features(self, x):
+    return self.backbone(x, train=False)
+
+
+class Method(base.MethodBase):
+  """BYOL: online predictor vs EMA target, per-view forwards, BYOL loss."""
+  num_views = 2
+
+  def __init__(self, config, **kwargs):
+    super().__init__(config, **kwargs)
+    projector, predictor = self._heads()
+    self.model = _Model(self.backbone, projector, predictor)
+
+  def _heads(self) -> tuple[nn.Module, nn.Module]:
+    """The paper's projector and predictor: Dense(4096, bias)-BN-ReLU-Dense.
+
+    heads.MLP's use_bias covers both Dense layers: the official last Dense
+    has no bias (solo-learn's has one).
+    """
+    m = self.config.method
+    mlp = lambda hidden: heads.MLP(
+        hidden=tuple(hidden), out=m.proj_dim, use_bias=True, hidden_bn=True,
+        last_bn=None, dtype=self.dtype, bn_axis_name=self.bn_axis_name)
+    return mlp(m.proj_hidden), mlp(m.pred_hidden)
+
+  def momentum(self, step):
+    """Target EMA momentum at `step` (cosine from ema_base to 1)."""
+    return optim.ema_cosine(step, self.total_steps,
+                            base=self.config.method.ema_base)
+
+  def init(self, rng, views):
+    variables = self.model.init(rng, views[0], train=True)
+    params, mutables = base.split_variables(variables)
+    stats = mutables['batch_stats']
+    # The target starts as a copy of the online backbone + projector.
+    return base.Variables(
+        params,
+        {'batch_stats': stats, 'target_batch_stats': encoder_part(stats)},
+        extras={'target': encoder_part(params)})
+
+  def _apply(self, params, stats, x, train, method=None):
+    out, new = self.model.apply({'params': params, 'batch_stats': stats}, x,
+                                train=train, mutable=['batch_stats'],
+                                method=method)
+    return out, new['batch_stats']
+
+  def forward(self, params, mutables, extras, views, rng, train=True):
+    """Per-example outputs: online predictions `p{v}` and stop-gradient
+    target projections `target{v}` of views v = 1, 2; `features` and
+    `embedding` (online projection) of view 1."""
+    del rng
+    stats = mutables['batch_stats']
+    target_stats = mutables['target_batch_stats']
+    outputs = {}
+    for v, x in enumerate(views[:2], start=1):
+      # One call per view: BN statistics of this view only.
+      (h, z, p), stats = self._apply(params, stats, x, train)
+      (_, z_target), target_stats = self._apply(
+          extras['target'], target_stats, x, train, method=_Model.encode)
+      outputs[f'p{v}'] = p
+      outputs[f'target{v}'] = jax.lax.stop_gradient(z_target)
+      if v == 1:
+        outputs['features'], outputs['embedding'] = h, z
+    return outputs, {'batch_stats': stats, 'target_batch_stats': target_stats}
+
+  def objective(self, outputs, extras, step):
+    del extras
+    loss = losses.byol(outputs['p1'], outputs['p2'], outputs['target1'],
+                       outputs['target2'])
+    return loss, {'byol': loss, 'ema_momentum': self.momentum(step)}, {}
+
+  def update_extras(self, extras, params, aux, step):
+    """target <- m target + (1 - m) online (backbone + projector only)."""
+    del aux
+    target = optim.ema_update(extras['target'], encoder_part(params),
+                              self.momentum(step))
+    return dict(extras, target=target)
+
+  def embed(self, params, mutables, images):
+    return self.model.apply(
+        {'params': params, 'batch_stats': mutables['batch_stats']}, images,
+        method=_Model.features)

@@ -1,0 +1,207 @@
+"""DINO (Caron et al., arXiv 2104.14294; facebookresearch/dino `main_dino.py`).
+
+Self-distillation with no labels: a student (backbone + DINOHead) is trained
+to match, on every crop, the sharpened and centred output of a teacher on the
+*other* global crops; the teacher is an EMA of the student (METHODS.md §8).
+
+  student  all 2 + M crops. As the official MultiCropWrapper: the two global
+           crops go through the backbone in one call, the M local crops
+           (same size) in another, and the head runs once on all features,
+           so BatchNorm statistics are per crop size and the step compiles
+           once.
+  teacher  EMA of the student's backbone + head (`extras['teacher']`, a copy
+           at init), on the 2 global crops only, under stop_gradient. With a
+           ResNet its BatchNorm runs in train mode on its own statistics
+           (`mutables['teacher']`, copied from the student at init), as the
+           official teacher, which is never put in eval mode and whose
+           buffers are not averaged.
+  centre   `extras['center']` [K], zeros at init, updated after the step with
+           the global mean of this step's raw teacher logits.
+
+Schedules: teacher temperature per epoch (linspace(warmup, final, W) for the
+first W epochs, then final), EMA momentum along a half cosine from ema_base to
+1 per step, and the head's last layer frozen for the first
+freeze_last_layer_epochs (its *update* is zeroed, so weight decay does not
+move it either).
+
+Deviations from the official code: no stochastic depth in the student ViT
+(the backbones have none); the frozen last layer's Adam moments still see its
+gradients during the frozen epochs (the official sets them to None, so AdamW
+skips the tensor entirely); gradient clipping is whatever config.optim gives
+(global norm), not the official per-tensor clip at 3.0; the evaluation
+features (`embed`) are the student's, while the paper evaluates the teacher.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from ssl_jax import config_lib
+from ssl_jax import losses
+from ssl_jax import optim
+from ssl_jax.methods import base
+from ssl_jax.models import dino_head
+
+_NUM_GLOBAL = 2
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.method` for DINO: main_dino.py's defaults (ViT-S/16 vanilla)."""
+  return ml_collections.ConfigDict(dict(
+      name='dino',
+      out_dim=65536,  # K, the number of prototypes.
+      head_hidden=2048,
+      head_bottleneck=256,
+      head_use_bn=False,
+      norm_last_layer=True,  # Freeze g = 1 (False in the boosted ViT-S run).
+      student_temp=0.1,
+      teacher_temp=0.04,  # Final teacher temperature (boosted: 0.07).
+      warmup_teacher_temp=0.04,
+      warmup_teacher_temp_epochs=0,  # Boosted: 30.
+      center_momentum=0.9,
+      ema_base=0.996,  # Teacher momentum, cosine to 1.
+      freeze_last_layer_epochs=1.0,
+  ))
+
+
+def teacher_temperature(step, steps_per_epoch: int, warmup: float,
+                        final: float, warmup_epochs: int):
+  """DINO's per-epoch teacher temperature.
+
+  The official `np.concatenate((np.linspace(warmup, final, W),
+  np.ones(epochs - W) * final))[epoch]`; epoch = step // steps_per_epoch.
+  Example: warmup 0.04, final 0.07, W = 30: epoch 1 -> 0.041034...,
+  epoch 29 -> 0.07.
+  """
+  if warmup_epochs <= 0:
+    return jnp.asarray(final, jnp.float32)
+  epoch = step // max(steps_per_epoch, 1)
+  fraction = epoch / max(warmup_epochs - 1, 1)
+  ramp = warmup + (final - warmup) * fraction
+  return jnp.where(epoch < warmup_epochs, ramp, final).astype(jnp.float32)
+
+
+class _Model(nn.Module):
+  """Backbone once per group of same-size crops, then the head on all."""
+  backbone: nn.Module
+  head: nn.Module
+
+  def __call__(self, groups, train: bool = True):
+    features = [self.backbone(x, train=train) for x in groups]
+    z, logits = self.head(jnp.concatenate(features), train=train)
+    return features[0], z, logits
+
+  def features(self, x):
+    return self.backbone(x, train=False)
+
+
+class Method(base.MethodBase):
+  """DINO: multi-crop student, EMA teacher on the global crops, centring."""
+  num_views = _NUM_GLOBAL
+  supports_local_crops = True
+
+  def __init__(self, config, **kwargs):
+    super().__init__(config, **kwargs)
+    m = config.method
+    if not isinstance(m.warmup_teacher_temp_epochs, int) or (
+        m.warmup_teacher_temp_epochs < 0):
+      raise config_lib.ConfigError(
+          'config.method.warmup_teacher_temp_epochs='
+          f'{m.warmup_teacher_temp_epochs!r} must be an integer >= 0.')
+    for key in ('student_temp', 'teacher_temp', 'warmup_teacher_temp'):
+      if not m[key] > 0:
+        raise config_lib.ConfigError(
+            f'config.method.{key}={m[key]!r} must be > 0.')
+    self.model = _Model(self.backbone, dino_head.DINOHead(
+        out_dim=m.out_dim, hidden=m.head_hidden,
+        bottleneck=m.head_bottleneck, use_bn=m.head_use_bn,
+        norm_last_layer=m.norm_last_layer, dtype=self.dtype,
+        bn_axis_name=self.bn_axis_name))
+    self.freeze_steps = int(round(m.freeze_last_layer_epochs *
+                                  self.steps_per_epoch))
+
+  # ------------------------------------------------------------- schedules
+  def teacher_temp(self, step):
+    m = self.config.method
+    return teacher_temperature(step, self.steps_per_epoch,
+                               m.warmup_teacher_temp, m.teacher_temp,
+                               m.warmup_teacher_temp_epochs)
+
+  def momentum(self, step):
+    return optim.ema_cosine(step, self.total_steps, self.config.method.ema_base)
+
+  # ----------------------------------------------------------------- hooks
+  def _groups(self, views, teacher: bool):
+    groups = [jnp.concatenate(views[:_NUM_GLOBAL])]
+    if not teacher and len(views) > _NUM_GLOBAL:
+      groups.append(jnp.concatenate(views[_NUM_GLOBAL:]))
+    return groups
+
+  def init(self, rng, views):
+    variables = self.model.init(rng, self._groups(views, teacher=False),
+                                train=True)
+    params, student_mutables = base.split_variables(variables)
+    # The teacher starts as a copy of the student (official load_state_dict,
+    # buffers included); copies, so no two state leaves share a buffer.
+    copy = lambda tree: jax.tree.map(jnp.copy, tree)
+    mutables = {'student': student_mutables,
+                'teacher': copy(student_mutables)}
+    extras = {'teacher': copy(params),
+              'center': jnp.zeros((self.config.method.out_dim,),
+                                  jnp.float32)}
+    return base.Variables(params, mutables, extras)
+
+  def forward(self, params, mutables, extras, views, rng, train=True):
+    del rng
+    n = views[0].shape[0]
+    k = self.config.method.out_dim
+    student_vars = mutables['student']
+    (h, z, logits), student_vars = self.model.apply(
+        {'params': params, **student_vars}, self._groups(views, False),
+        train=train, mutable=list(student_vars))
+    teacher_vars = mutables['teacher']
+    (_, _, teacher_logits), teacher_vars = self.model.apply(
+        {'params': extras['teacher'], **teacher_vars},
+        self._groups(views, True), train=train, mutable=list(teacher_vars))
+    # Batch axis first: the pmap trainer all-gathers along axis 0.
+    batch_first = lambda x: jnp.swapaxes(x.reshape(-1, n, k), 0, 1)
+    outputs = {
+        'student_logits': batch_first(logits),  # [N, 2 + M, K]
+        'teacher_logits': jax.lax.stop_gradient(batch_first(teacher_logits)),
+        'features': h[:n],  # Student backbone, global crop 0.
+        'embedding': z[:n],  # Student bottleneck, global crop 0.
+    }
+    return outputs, {'student': student_vars, 'teacher': teacher_vars}
+
+  def objective(self, outputs, extras, step):
+    m = self.config.method
+    temp = self.teacher_temp(step)
+    loss = losses.dino(jnp.swapaxes(outputs['student_logits'], 0, 1),
+                       jnp.swapaxes(outputs['teacher_logits'], 0, 1),
+                       extras['center'], m.student_temp, temp)
+    metrics = {'dino': loss, 'teacher_temp': temp,
+               'ema_momentum': self.momentum(step)}
+    return loss, metrics, {'teacher_logits': outputs['teacher_logits']}
+
+  def update_extras(self, extras, params, aux, step):
+    teacher = optim.ema_update(extras['teacher'], params, self.momentum(step))
+    center = losses.dino_center(aux['teacher_logits'], extras['center'],
+                                self.config.method.center_momentum)
+    return {'teacher': teacher, 'center': center}
+
+  def adjust_updates(self, updates, step):
+    """Zeroes the head's last-layer update for the first freeze epochs."""
+    frozen = step < self.freeze_steps
+
+    def zero_if_last_layer(path, u):
+      keys = [getattr(p, 'key', None) for p in path[:2]]
+      if keys == ['head', 'last_layer']:
+        return jnp.where(frozen, jnp.zeros_like(u), u)
+      return u
+
+    return jax.tree_util.tree_map_with_path(zero_if_last_layer, updates)
+
+  def embed(self, params, mutables, images):
+    return self.model.apply({'params': params, **mutables['student']}, images,
+                            method=_Model.features)

@@ -1,0 +1,94 @@
+"""SimSiam (Chen and He, arXiv 2011.10566): a predictor regresses the other
+view's projection under stop-gradient; no EMA, no negatives.
+
+One network called once per view (BN statistics per view, as the official
+`simsiam/builder.py`). Heads as in the official code:
+  projector  Dense(no bias)-BN-ReLU x 2, then Dense-BN(affine=False); the
+             official last Linear's bias is frozen and, followed by an affine-
+             free BN, has no effect, so it is left out;
+  predictor  Dense(no bias)-BN-ReLU-Dense(bias): heads.MLP's use_bias=True
+             also gives the hidden Dense a bias, which the BN after it cancels
+             (its gradient is zero), so the function is the official one.
+Loss: L = -(cos(p1, sg z2) + cos(p2, sg z1)) / 2 (losses.simsiam); the
+stop-gradient is applied in `objective`.
+"""
+
+import flax.linen as nn
+import jax
+import ml_collections
+
+from ssl_jax import losses
+from ssl_jax.methods import base
+from ssl_jax.models import heads
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """`config.method` for SimSiam (solo-learn's CIFAR values, METHODS.md §5;
+  the paper's R50 uses the same widths)."""
+  return ml_collections.ConfigDict(dict(
+      name='simsiam',
+      proj_hidden=(2048, 2048),  # Two hidden Dense-BN-ReLU layers.
+      proj_dim=2048,  # Projection (and prediction) width.
+      pred_hidden=(512,),  # The predictor's bottleneck.
+  ))
+
+
+class _Model(nn.Module):
+  backbone: nn.Module
+  projector: nn.Module
+  predictor: nn.Module
+
+  def __call__(self, x, train: bool = True):
+    h = self.backbone(x, train=train)
+    z = self.projector(h, train=train)
+    return h, z, self.predictor(z, train=train)
+
+  def features(self, x):
+    return self.backbone(x, train=False)
+
+
+class Method(base.MethodBase):
+  """SimSiam: per-view forwards, predictor vs stop-gradient projection."""
+  num_views = 2
+
+  def __init__(self, config, **kwargs):
+    super().__init__(config, **kwargs)
+    m = config.method
+    mlp = lambda hidden, **kw: heads.MLP(
+        hidden=tuple(hidden), out=m.proj_dim, hidden_bn=True,
+        dtype=self.dtype, bn_axis_name=self.bn_axis_name, **kw)
+    self.model = _Model(
+        self.backbone,
+        mlp(m.proj_hidden, use_bias=False, last_bn='no_affine'),
+        mlp(m.pred_hidden, use_bias=True, last_bn=None))
+
+  def init(self, rng, views):
+    variables = self.model.init(rng, views[0], train=True)
+    params, mutables = base.split_variables(variables)
+    return base.Variables(params, mutables, extras={})
+
+  def forward(self, params, mutables, extras, views, rng, train=True):
+    """Per-example `p{v}`, `z{v}` of views v = 1, 2 (z not yet stop-
+    gradient: the objective applies it); `features`, `embedding` = z1."""
+    del extras, rng
+    outputs = {}
+    for v, x in enumerate(views[:2], start=1):
+      # One call per view: BN statistics of this view only.
+      (h, z, p), mutables = self.model.apply(
+          {'params': params, **mutables}, x, train=train,
+          mutable=list(mutables))
+      outputs[f'p{v}'], outputs[f'z{v}'] = p, z
+      if v == 1:
+        outputs['features'], outputs['embedding'] = h, z
+    return outputs, mutables
+
+  def objective(self, outputs, extras, step):
+    del extras, step
+    sg = jax.lax.stop_gradient
+    loss = losses.simsiam(outputs['p1'], outputs['p2'], sg(outputs['z1']),
+                          sg(outputs['z2']))
+    return loss, {'simsiam': loss}, {}
+
+  def embed(self, params, mutables, images):
+    return self.model.apply({'params': params, **mutables}, images,
+                            method=_Model.features)
