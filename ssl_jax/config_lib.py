@@ -106,7 +106,8 @@ def base_config() -> ml_collections.ConfigDict:
       trust_coefficient=1e-3,
       b1=0.9,
       b2=0.999,
-      grad_clip_norm=config_dict.placeholder(float),
+      grad_clip_norm=config_dict.placeholder(float),  # Global norm.
+      grad_clip_per_tensor=config_dict.placeholder(float),  # DINO: 3.0.
   ))
   # Online linear probe on stop_gradient(backbone features) of view 0: its
   # own optimizer partition (no weight decay, own lr), as solo-learn's.

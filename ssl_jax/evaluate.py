@@ -80,7 +80,7 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
               for s in (data.train_split, data.eval_split)}
   embed = step_lib.make_embed_fn(p.method)
   extract = lambda split: features_lib.extract(
-      embed, state.params['model'], state.mutables, p.builder, split,
+      embed, state, p.builder, split,
       mesh=p.parallel.mesh, batch_size=e.batch_size,
       image_size=data.image_size, arrays=arrays.get(split))
   train_x, train_y = extract(data.train_split)

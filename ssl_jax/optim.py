@@ -78,7 +78,25 @@ def _model_optimizer(config, schedule, total_steps: int):
                                  f'{config_lib.OPTIMIZERS}.')
   if o.grad_clip_norm:
     tx = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), tx)
+  if o.get('grad_clip_per_tensor'):
+    tx = optax.chain(clip_per_tensor(o.grad_clip_per_tensor), tx)
   return tx
+
+
+def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
+  """Scales each gradient array to norm <= max_norm on its own (DINO's
+  `clip_gradients`), unlike optax's global-norm clip over all arrays."""
+
+  def clip(updates, params=None):
+    del params
+
+    def one(g):
+      norm = jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.float32))))
+      return g * jnp.minimum(1.0, max_norm / (norm + 1e-6)).astype(g.dtype)
+
+    return jax.tree.map(one, updates)
+
+  return optax.stateless(clip)
 
 
 def make(config, total_steps: int, warmup_steps: int):

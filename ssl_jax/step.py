@@ -133,9 +133,10 @@ def make_embed_fn(method):
   """`embed(state, images uint8) -> features` in evaluation mode."""
   data = method.config.data
 
-  def embed(params, mutables, images):
+  def embed(state, images):
     x = augment.eval_preprocess(images, data.mean, data.std)
-    return method.embed(params, mutables, x)
+    return method.embed(state.params['model'], state.mutables, state.extras,
+                        x)
 
   return embed
 

@@ -101,3 +101,11 @@ def test_weight_decay_cosine_schedule_and_decay_everything_option():
   updates, _ = tx.update(jax.tree.map(jnp.zeros_like, params),
                          tx.init(params), params)
   assert np.abs(updates['model']['bias']).sum() > 0
+
+
+def test_per_tensor_clip_scales_each_array_alone():
+  tx = optim.clip_per_tensor(3.0)
+  grads = {'big': jnp.full((4,), 10.0), 'small': jnp.array([0.3, 0.4])}
+  out, _ = tx.update(grads, tx.init(grads))
+  np.testing.assert_allclose(jnp.linalg.norm(out['big']), 3.0, rtol=1e-5)
+  np.testing.assert_allclose(out['small'], grads['small'])  # Under 3: kept.

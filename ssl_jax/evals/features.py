@@ -9,13 +9,13 @@ from ssl_jax import parallel
 from ssl_jax.data import pipeline
 
 
-def extract(embed_fn, params, mutables, builder, split: str, *, mesh,
+def extract(embed_fn, state, builder, split: str, *, mesh,
             batch_size: int, image_size: int, arrays=None):
   """Returns (features [N, F] float32, labels [N] int32) for a whole split.
 
   Args:
-    embed_fn: `(params, mutables, images uint8) -> features`.
-    params, mutables: the backbone's variables (replicated).
+    embed_fn: `(state, images uint8) -> features` (step.make_embed_fn).
+    state: the TrainState (replicated or sharded over the mesh).
     builder: prepared tfds builder.
     split: split name.
     mesh: the device mesh; batches are split over its data axes.
@@ -32,7 +32,7 @@ def extract(embed_fn, params, mutables, builder, split: str, *, mesh,
       builder, split, batch_size=local_batch, image_size=image_size,
       shard=shard, arrays=arrays):
     images = jax.make_array_from_process_local_data(batch_sharding, images)
-    out = np.asarray(jitted(params, mutables, images))
+    out = np.asarray(jitted(state, images))
     if jax.process_count() > 1:  # Rows of every process, in process order.
       valid = multihost_utils.process_allgather(valid, tiled=True)
       batch_labels = multihost_utils.process_allgather(batch_labels,

@@ -77,13 +77,8 @@ class Method(base.MethodBase):
 
   def forward(self, params, mutables, extras, views, rng, train=True):
     del extras, rng
-    outs = []
-    # One call per view; the running BN averages are threaded through, so
-    # they are updated once per view (as PyTorch's).
-    for x in views[:2]:
-      out, mutables = self.model.apply({'params': params, **mutables}, x,
-                                       train=train, mutable=list(mutables))
-      outs.append(out)
+    outs, mutables = base.apply_per_view(self.model, params, mutables,
+                                         views[:2], train=train)
     (h1, z1), (_, z2) = outs
     outputs = {'z1': z1, 'z2': z2, 'features': h1, 'embedding': z1}
     return outputs, mutables
@@ -94,6 +89,7 @@ class Method(base.MethodBase):
     loss = losses.barlow_twins(outputs['z1'], outputs['z2'], m.lambda_)
     return m.scale_loss * loss, {'barlow_twins': loss}, {}
 
-  def embed(self, params, mutables, images):
+  def embed(self, params, mutables, extras, images):
+    del extras  # The online network is evaluated.
     return self.model.apply({'params': params, **mutables}, images,
                             method=_Model.features)

@@ -24,9 +24,9 @@ online probe under stop_gradient) and `embedding` (the vectors the loss
 compares, for the collapse metric).
 """
 
-import dataclasses
 from typing import Any
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 
@@ -38,8 +38,9 @@ Params = Any
 Outputs = dict[str, jax.Array]
 
 
-@dataclasses.dataclass
+@flax.struct.dataclass
 class Variables:
+  """A method's variables: a pytree, so `jax.jit(method.init)` works."""
   params: Params
   mutables: dict
   extras: dict
@@ -97,9 +98,28 @@ class MethodBase:
     del step
     return updates
 
-  def embed(self, params, mutables, images):
-    """Backbone features in evaluation mode, [N, F]."""
+  def embed(self, params, mutables, extras, images):
+    """Backbone features in evaluation mode, [N, F] (the network the paper
+    evaluates: the online one, or DINO's teacher from `extras`)."""
     raise NotImplementedError
+
+
+def apply_per_view(model, params, mutables, views, *, train=True,
+                   method=None):
+  """Runs `model` once per view: BatchNorm statistics of each view alone.
+
+  The official BYOL, SimSiam, MoCo v3, Barlow Twins and VICReg code calls the
+  network once per view (unlike SimCLR's concatenation). The running averages
+  are threaded through, so they are updated once per view, as PyTorch's.
+  Returns (list of per-view outputs, new mutables).
+  """
+  outputs = []
+  for x in views:
+    out, mutables = model.apply({'params': params, **mutables}, x,
+                                train=train, mutable=list(mutables),
+                                method=method)
+    outputs.append(out)
+  return outputs, mutables
 
 
 def split_variables(variables) -> tuple[Params, dict]:

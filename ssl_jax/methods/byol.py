@@ -140,7 +140,8 @@ class Method(base.MethodBase):
                               self.momentum(step))
     return dict(extras, target=target)
 
-  def embed(self, params, mutables, images):
+  def embed(self, params, mutables, extras, images):
+    del extras  # The online network is evaluated.
     return self.model.apply(
         {'params': params, 'batch_stats': mutables['batch_stats']}, images,
         method=_Model.features)

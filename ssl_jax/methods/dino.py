@@ -27,9 +27,9 @@ move it either).
 Deviations from the official code: no stochastic depth in the student ViT
 (the backbones have none); the frozen last layer's Adam moments still see its
 gradients during the frozen epochs (the official sets them to None, so AdamW
-skips the tensor entirely); gradient clipping is whatever config.optim gives
-(global norm), not the official per-tensor clip at 3.0; the evaluation
-features (`embed`) are the student's, while the paper evaluates the teacher.
+skips the tensor entirely). Gradient clipping per tensor (official: 3.0) is
+config.optim.grad_clip_per_tensor. Evaluation features (`embed`) are the
+teacher's, the network the paper evaluates.
 """
 
 import flax.linen as nn
@@ -202,6 +202,9 @@ class Method(base.MethodBase):
 
     return jax.tree_util.tree_map_with_path(zero_if_last_layer, updates)
 
-  def embed(self, params, mutables, images):
-    return self.model.apply({'params': params, **mutables['student']}, images,
+  def embed(self, params, mutables, extras, images):
+    """The teacher's backbone features: the network the paper evaluates."""
+    del params
+    return self.model.apply({'params': extras['teacher'],
+                             **mutables['teacher']}, images,
                             method=_Model.features)

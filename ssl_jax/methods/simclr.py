@@ -71,6 +71,7 @@ class Method(base.MethodBase):
                           self.config.method.temperature)
     return loss, {'nt_xent': loss}, {}
 
-  def embed(self, params, mutables, images):
+  def embed(self, params, mutables, extras, images):
+    del extras  # The online network is evaluated.
     return self.model.apply({'params': params, **mutables}, images,
                             method=_Model.features)

@@ -71,15 +71,10 @@ class Method(base.MethodBase):
     """Per-example `p{v}`, `z{v}` of views v = 1, 2 (z not yet stop-
     gradient: the objective applies it); `features`, `embedding` = z1."""
     del extras, rng
-    outputs = {}
-    for v, x in enumerate(views[:2], start=1):
-      # One call per view: BN statistics of this view only.
-      (h, z, p), mutables = self.model.apply(
-          {'params': params, **mutables}, x, train=train,
-          mutable=list(mutables))
-      outputs[f'p{v}'], outputs[f'z{v}'] = p, z
-      if v == 1:
-        outputs['features'], outputs['embedding'] = h, z
+    ((h1, z1, p1), (_, z2, p2)), mutables = base.apply_per_view(
+        self.model, params, mutables, views[:2], train=train)
+    outputs = {'p1': p1, 'p2': p2, 'z1': z1, 'z2': z2, 'features': h1,
+               'embedding': z1}
     return outputs, mutables
 
   def objective(self, outputs, extras, step):
@@ -89,6 +84,7 @@ class Method(base.MethodBase):
                           sg(outputs['z2']))
     return loss, {'simsiam': loss}, {}
 
-  def embed(self, params, mutables, images):
+  def embed(self, params, mutables, extras, images):
+    del extras  # The online network is evaluated.
     return self.model.apply({'params': params, **mutables}, images,
                             method=_Model.features)

@@ -57,7 +57,8 @@ def test_outputs_and_objective_is_the_scaled_loss():
   # train and eval features agree).
   np.testing.assert_allclose(
       outputs['features'],
-      method.embed(variables.params, variables.mutables, views[0]),
+      method.embed(variables.params, variables.mutables, variables.extras,
+                   views[0]),
       rtol=1e-5, atol=1e-6)
 
   loss, metrics, _ = method.objective(outputs, {}, 0)

@@ -63,7 +63,8 @@ def test_outputs_objective_and_metrics_are_the_loss_and_its_terms():
   np.testing.assert_array_equal(outputs['embedding'], outputs['z1'])
   np.testing.assert_allclose(
       outputs['features'],
-      method.embed(variables.params, variables.mutables, views[0]),
+      method.embed(variables.params, variables.mutables, variables.extras,
+                   views[0]),
       rtol=1e-5, atol=1e-6)
 
   loss, metrics, _ = method.objective(outputs, {}, 0)
