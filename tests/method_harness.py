@@ -29,11 +29,21 @@ def tiny_vit(config):
   return config
 
 
-def synthetic_batch(views, channels: int, batch: int, seed: int) -> dict:
+def synthetic_batch(views, channels: int, batch: int, seed: int,
+                    same_image: bool = False) -> dict:
+  """Random uint8 crops per view; with `same_image`, every view of an example
+  is the same image (resized to the view's size), as un-augmented views are."""
   rng = np.random.default_rng(seed)
-  out = {f'view{i}': rng.integers(0, 256, (batch, v.crop_size, v.crop_size,
-                                           channels)).astype(np.uint8)
-         for i, v in enumerate(views)}
+  if same_image:
+    base = rng.integers(0, 256, (batch, 4, 4, channels)).astype(np.uint8)
+    out = {f'view{i}': np.repeat(np.repeat(
+        base, -(-v.crop_size // 4), axis=1), -(-v.crop_size // 4),
+                                 axis=2)[:, :v.crop_size, :v.crop_size]
+           for i, v in enumerate(views)}
+  else:
+    out = {f'view{i}': rng.integers(0, 256, (batch, v.crop_size, v.crop_size,
+                                             channels)).astype(np.uint8)
+           for i, v in enumerate(views)}
   out['label'] = rng.integers(0, NUM_CLASSES, batch).astype(np.int32)
   out['seed_id'] = np.arange(batch, dtype=np.int32)
   return out
@@ -44,8 +54,9 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
               fixed_batch: bool = False):
   """Trains `steps` steps; returns (state as global arrays, metrics list).
 
-  With `fixed_batch` every step sees the same images (for "the loss goes
-  down" checks); otherwise each step draws new ones.
+  With `fixed_batch` every step sees the same images, each view of an
+  example showing the same picture (for "the loss goes down" checks);
+  otherwise each step draws new random crops.
   """
   config = config.copy_and_resolve_references()
   config.parallel.mode = mode
@@ -70,7 +81,7 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
   history = []
   for i in range(steps):
     batch = synthetic_batch(method.views, channels, config.batch_size,
-                            0 if fixed_batch else i)
+                            0 if fixed_batch else i, same_image=fixed_batch)
     state, metrics = train_step(state, batch)
     history.append({k: float(v) for k, v in jax.device_get(metrics).items()})
   assert len(traces) == 1, f'the step was traced {len(traces)} times'
