@@ -79,14 +79,15 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
   """
   probe_net = probe_module(num_classes)
 
-  def loss_fn(params, state, views, labels, rng):
+  def loss_fn(params, state, views, batch, rng):
     outputs, new_mutables = method.forward(
-        params['model'], state.mutables, state.extras, views, rng, train=True)
+        params['model'], state.mutables, state.extras, views, rng, train=True,
+        example_ids=batch['seed_id'])
     if probe:
       outputs['probe_logits'] = probe_net.apply(
           {'params': params['probe']},
           jax.lax.stop_gradient(outputs['features']))
-    outputs['label'] = labels
+    outputs['label'] = batch['label']
     outputs = gather(outputs)
     loss, metrics, aux = method.objective(outputs, state.extras, state.step)
     metrics = dict(metrics, ssl_loss=loss,
@@ -109,7 +110,7 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     views = augment_views(method, batch, aug_rng)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (loss, (metrics, mutables, aux)), grads = grad_fn(
-        state.params, state, views, batch['label'], model_rng)
+        state.params, state, views, batch, model_rng)
     grads = mean_grads(grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     updates['model'] = method.adjust_updates(updates['model'], state.step)

@@ -9,6 +9,11 @@ the optimizer, EMA-free bookkeeping, parallelism. A method says only:
   init             its variables {params, mutables, extras};
   forward          per-example outputs of one batch (runs per device in pmap
                    mode, so it must not mix examples except through BN);
+                   `rng` is the step's key (the same on every device: draw
+                   per-batch randomness from it, e.g. I-JEPA's block sizes),
+                   `example_ids` the examples' positions in the global batch
+                   (per-example randomness: fold_in(rng, id), e.g. MAE masks,
+                   identical under jit and pmap);
   objective        the loss from the (global) outputs: pure, no collectives;
   update_extras    non-gradient state after the optimizer step (EMA teacher,
                    centre, queue), default none;
@@ -78,7 +83,8 @@ class MethodBase:
   def init(self, rng, views) -> Variables:
     raise NotImplementedError
 
-  def forward(self, params, mutables, extras, views, rng, train=True):
+  def forward(self, params, mutables, extras, views, rng, train=True,
+              example_ids=None):
     raise NotImplementedError
 
   def objective(self, outputs: Outputs, extras, step):

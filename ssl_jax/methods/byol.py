@@ -108,7 +108,9 @@ class Method(base.MethodBase):
                                 method=method)
     return out, new['batch_stats']
 
-  def forward(self, params, mutables, extras, views, rng, train=True):
+  def forward(self, params, mutables, extras, views, rng, train=True,
+              example_ids=None):
+    del example_ids  # No per-example randomness.
     """Per-example outputs: online predictions `p{v}` and stop-gradient
     target projections `target{v}` of views v = 1, 2; `features` and
     `embedding` (online projection) of view 1."""

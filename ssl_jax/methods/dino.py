@@ -152,7 +152,9 @@ class Method(base.MethodBase):
                                   jnp.float32)}
     return base.Variables(params, mutables, extras)
 
-  def forward(self, params, mutables, extras, views, rng, train=True):
+  def forward(self, params, mutables, extras, views, rng, train=True,
+              example_ids=None):
+    del example_ids  # No per-example randomness.
     del rng
     n = views[0].shape[0]
     k = self.config.method.out_dim

@@ -55,7 +55,9 @@ class Method(base.MethodBase):
     params, mutables = base.split_variables(variables)
     return base.Variables(params, mutables, extras={})
 
-  def forward(self, params, mutables, extras, views, rng, train=True):
+  def forward(self, params, mutables, extras, views, rng, train=True,
+              example_ids=None):
+    del example_ids  # No per-example randomness.
     del extras, rng
     n = views[0].shape[0]
     (h, z), new_mutables = self.model.apply(

@@ -67,7 +67,9 @@ class Method(base.MethodBase):
     params, mutables = base.split_variables(variables)
     return base.Variables(params, mutables, extras={})
 
-  def forward(self, params, mutables, extras, views, rng, train=True):
+  def forward(self, params, mutables, extras, views, rng, train=True,
+              example_ids=None):
+    del example_ids  # No per-example randomness.
     """Per-example `p{v}`, `z{v}` of views v = 1, 2 (z not yet stop-
     gradient: the objective applies it); `features`, `embedding` = z1."""
     del extras, rng

@@ -88,7 +88,9 @@ class Method(base.MethodBase):
     params, mutables = base.split_variables(variables)
     return base.Variables(params, mutables, extras={})
 
-  def forward(self, params, mutables, extras, views, rng, train=True):
+  def forward(self, params, mutables, extras, views, rng, train=True,
+              example_ids=None):
+    del example_ids  # No per-example randomness.
     del extras, rng
     outs, mutables = base.apply_per_view(self.model, params, mutables,
                                          views[:2], train=train)
