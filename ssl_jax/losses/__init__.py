@@ -11,15 +11,27 @@ from ssl_jax.losses.distillation import byol
 from ssl_jax.losses.distillation import dino
 from ssl_jax.losses.distillation import dino_center
 from ssl_jax.losses.distillation import simsiam
+from ssl_jax.losses.masked import data2vec
+from ssl_jax.losses.masked import data2vec_cls
+from ssl_jax.losses.masked import data2vec_regression
+from ssl_jax.losses.masked import data2vec_targets
+from ssl_jax.losses.masked import ijepa
+from ssl_jax.losses.masked import mae
 from ssl_jax.losses.redundancy import barlow_twins
 from ssl_jax.losses.redundancy import vicreg
 
 __all__ = [
     'barlow_twins',
     'byol',
+    'data2vec',
+    'data2vec_cls',
+    'data2vec_regression',
+    'data2vec_targets',
     'dino',
     'dino_center',
+    'ijepa',
     'l2_normalize',
+    'mae',
     'moco_v3',
     'nt_xent',
     'simsiam',

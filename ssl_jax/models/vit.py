@@ -4,7 +4,11 @@ Pre-norm blocks, patch embedding by a strided convolution, fixed 2-D sin-cos
 (MAE's layout) or learned position embeddings, an optional CLS token and
 register tokens (arXiv 2309.16588), optional rematerialisation per block.
 `keep` (int [N, K] patch indices) runs the encoder on the kept patches only,
-gathered by index (MAE): no masked attention, static shapes.
+gathered by index (MAE): no masked attention, static shapes; [N, C, K] runs C
+differently masked clones of each image from one patch embedding
+(data2vec 2.0). `return_ffn` also returns every block's FFN output before
+its residual (data2vec's per-layer targets); `final_norm=False` skips the
+last LayerNorm (MAE's fine-tuning replaces it by a norm after pooling).
 """
 
 from typing import Any
@@ -19,6 +23,7 @@ PRESETS = {
     'small': dict(dim=384, depth=12, heads=6),
     'base': dict(dim=768, depth=12, heads=12),
     'large': dict(dim=1024, depth=24, heads=16),
+    'huge': dict(dim=1280, depth=32, heads=16),
 }
 
 
@@ -72,15 +77,29 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
+  """Pre-norm block; with `return_ffn`, returns (x, FFN output before the
+  residual), the per-layer target of data2vec (its `ffn_targets`)."""
   heads: int
   mlp_ratio: float = 4.0
   dtype: Any = jnp.float32
+  return_ffn: bool = False
 
   @nn.compact
   def __call__(self, x):
     norm = lambda: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype)
     x = x + Attention(self.heads, self.dtype)(norm()(x))
-    return x + Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype)(norm()(x))
+    ffn = Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype)(norm()(x))
+    return (x + ffn, ffn) if self.return_ffn else x + ffn
+
+
+def pool_tokens(tokens, pool: str, num_prefix: int):
+  """ViT pooling of encoder tokens [N, T, D]: the CLS token (position 0) or
+  the mean of the patch tokens (after the `num_prefix` CLS/register ones)."""
+  if pool == 'cls':
+    return tokens[:, 0]
+  if pool == 'mean':
+    return jnp.mean(tokens[:, num_prefix:], axis=1)
+  raise ValueError(f"ViT pool {pool!r} not 'cls'|'mean'.")
 
 
 class ViT(nn.Module):
@@ -112,9 +131,40 @@ class ViT(nn.Module):
   def feature_dim(self) -> int:
     return self._size()[0]
 
+  @property
+  def num_prefix_tokens(self) -> int:
+    """CLS + register tokens in front of the patch tokens."""
+    return int(self.cls_token) + self.num_registers
+
+  @property
+  def num_blocks(self) -> int:
+    return self._size()[1]
+
+  def pool_tokens(self, tokens):
+    """The pooled features of `return_tokens` output, as __call__ pools."""
+    return pool_tokens(tokens, self.pool, self.num_prefix_tokens)
+
   @nn.compact
   def __call__(self, x, train: bool = True, keep=None,
-               return_tokens: bool = False):
+               return_tokens: bool = False, return_ffn: bool = False,
+               final_norm: bool = True):
+    """Encodes images [N, H, W, C].
+
+    Args:
+      x: images.
+      train: unused (no dropout or batch statistics).
+      keep: optional int patch indices, raster order of the patch grid:
+        [N, K] encodes those K patches of each image; [N, C, K] encodes C
+        sequences per image (clones), returned as N * C rows, clone-minor.
+      return_tokens: return all tokens [N, T, D] (prefix tokens first)
+        instead of the pooled features.
+      return_ffn: return (tokens, FFN outputs [depth, N, T, D]) (implies
+        return_tokens).
+      final_norm: apply the last LayerNorm.
+
+    Returns:
+      Pooled f32 features [N, D], or tokens, or (tokens, FFN outputs).
+    """
     del train  # No dropout or batch statistics.
     dim, depth, heads = self._size()
     if self.pool == 'cls' and not self.cls_token:
@@ -136,7 +186,11 @@ class ViT(nn.Module):
     else:
       raise ValueError(f'pos_embed {self.pos_embed!r} not sincos|learned.')
     x = x + pos.astype(x.dtype)
-    if keep is not None:  # Encode only the kept patches (MAE).
+    if keep is not None and keep.ndim == 3:  # Clones of each image.
+      x = jnp.take_along_axis(x[:, None], keep[..., None], axis=2)
+      x = x.reshape((-1,) + x.shape[2:])
+      n = x.shape[0]
+    elif keep is not None:  # Encode only the kept patches (MAE).
       x = jnp.take_along_axis(x, keep[..., None], axis=1)
     prefix = []
     if self.cls_token:
@@ -151,14 +205,20 @@ class ViT(nn.Module):
       x = jnp.concatenate([jnp.broadcast_to(prefix, (n,) + prefix.shape[1:]),
                            x], axis=1)
     block = nn.remat(Block) if self.remat else Block
+    ffn_outputs = []
     for i in range(depth):
-      x = block(heads, self.mlp_ratio, self.dtype, name=f'block{i}')(x)
-    x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name='norm')(x)
+      x = block(heads, self.mlp_ratio, self.dtype, return_ffn=return_ffn,
+                name=f'block{i}')(x)
+      if return_ffn:
+        x, ffn = x
+        ffn_outputs.append(ffn)
+    if final_norm:
+      x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name='norm')(x)
+    if return_ffn:
+      return x.astype(jnp.float32), jnp.stack(ffn_outputs)
     if return_tokens:
       return x.astype(jnp.float32)
-    pooled = x[:, 0] if self.pool == 'cls' else jnp.mean(
-        x[:, num_prefix:], axis=1)
-    return pooled.astype(jnp.float32)
+    return pool_tokens(x, self.pool, num_prefix).astype(jnp.float32)
 
 
 Backbone = ViT

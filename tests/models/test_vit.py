@@ -71,3 +71,50 @@ def test_bad_options():
   with pytest.raises(ValueError, match='divisible'):
     vit.ViT(dim=8, depth=1, heads=2, patch_size=3).init(
         jax.random.PRNGKey(0), x)
+
+
+def test_keep_with_clones_equals_repeated_images():
+  # keep [N, C, K]: C masked copies of each image from one patch embedding,
+  # the same as repeating the images and using keep [N * C, K].
+  model = vit.ViT(dim=16, depth=1, heads=2, patch_size=4)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 1))
+  variables = model.init(jax.random.PRNGKey(1), x)
+  keep = jnp.array([[[0, 3], [1, 2], [3, 1]], [[2, 0], [0, 1], [1, 3]]])
+  clones = model.apply(variables, x, keep=keep, return_tokens=True)
+  repeated = model.apply(variables, jnp.repeat(x, 3, axis=0),
+                         keep=keep.reshape(6, 2), return_tokens=True)
+  assert clones.shape == (6, 3, 16)
+  np.testing.assert_allclose(clones, repeated, rtol=1e-6, atol=1e-6)
+
+
+def test_ffn_outputs_and_final_norm_option():
+  model = vit.ViT(dim=16, depth=2, heads=2, patch_size=4)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 1))
+  variables = model.init(jax.random.PRNGKey(1), x)
+  tokens, ffn = model.apply(variables, x, return_ffn=True)
+  assert ffn.shape == (2, 2, 5, 16)
+  # Same params and output as the plain call (return_ffn changes nothing).
+  np.testing.assert_allclose(
+      tokens, model.apply(variables, x, return_tokens=True), rtol=1e-6)
+  # Block 1's FFN output = its output minus its input after attention:
+  # recompute block 1 by hand from block 0's output.
+  params = variables['params']
+  seq = jax.lax.conv_general_dilated(
+      x, params['patch_embed']['kernel'], (4, 4), 'VALID',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + params['patch_embed'][
+          'bias']
+  seq = seq.reshape(2, 4, 16) + vit.sincos_2d(16, 2, 2)[None]
+  seq = jnp.concatenate([jnp.broadcast_to(params['cls'], (2, 1, 16)), seq], 1)
+  seq = vit.Block(2).apply({'params': params['block0']}, seq)
+  out, ffn1 = vit.Block(2, return_ffn=True).apply(
+      {'params': params['block1']}, seq)
+  np.testing.assert_allclose(ffn[1], ffn1, rtol=1e-5, atol=1e-6)
+  unnormed = model.apply(variables, x, return_tokens=True, final_norm=False)
+  np.testing.assert_allclose(unnormed, out, rtol=1e-5, atol=1e-6)
+  assert model.num_prefix_tokens == 1 and model.num_blocks == 2
+  np.testing.assert_allclose(model.pool_tokens(tokens),
+                             model.apply(variables, x), rtol=1e-6)
+
+
+def test_huge_preset():
+  assert vit.PRESETS['huge'] == dict(dim=1280, depth=32, heads=16)

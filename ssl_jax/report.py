@@ -1,0 +1,325 @@
+"""A workdir's report: pictures and numbers in DIR/report/.
+
+  python -m ssl_jax.report --workdir DIR [--map=tsne|pca] [--queries=8]
+
+Writes into DIR/report/:
+  curves.png        training curves from DIR/train_metrics.jsonl;
+  embedding_2d.png  t-SNE (or PCA) of a class-stratified subset of the eval
+                    split's backbone features, coloured by class;
+  spectrum.png      singular values of the (centred) eval features;
+  retrieval.png     eval-split queries and their top-k train neighbours by
+                    cosine similarity of the same features kNN uses;
+  report.md         all of them, with the evaluation numbers.
+
+The numbers come from DIR/eval/results.json when it was made from the newest
+checkpoint; otherwise the evaluation runs first (the default protocols plus
+diagnostics, `ssl_jax.evaluate.run`) and writes it. The features are those of
+`evaluate`: the newest checkpoint, the evaluation view, `features.extract`.
+From Python, `ssl_jax.report.run(workdir)` returns a `Report`.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+
+import ml_collections
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+from ssl_jax import checkpoint
+from ssl_jax import config_lib
+from ssl_jax import evaluate
+from ssl_jax import metrics as metrics_lib
+from ssl_jax import plots
+from ssl_jax import step as step_lib
+from ssl_jax import train
+from ssl_jax.data import pipeline
+from ssl_jax.data import sources
+from ssl_jax.evals import diagnostics
+from ssl_jax.evals import features as features_lib
+
+EVAL_PROTOCOLS = evaluate.DEFAULT_PROTOCOLS + ('diagnostics',)
+PICTURES = {'curves': 'Training curves', 'embedding_2d': 'Embedding map',
+            'spectrum': 'Singular value spectrum',
+            'retrieval': 'Nearest-neighbour retrieval'}
+
+
+@dataclasses.dataclass
+class Report:
+  """What `run` wrote: `pictures` maps PICTURES' names to PNG paths."""
+  directory: str
+  markdown: str
+  pictures: dict[str, str]
+  results: dict
+
+
+@dataclasses.dataclass
+class Features:
+  """Backbone features of the newest checkpoint, as `evaluate` extracts
+  them (rows in split order)."""
+  step: int
+  builder: object
+  arrays: dict
+  train_x: np.ndarray
+  train_y: np.ndarray
+  test_x: np.ndarray
+  test_y: np.ndarray
+
+
+def extract_features(workdir: str,
+                     config: ml_collections.ConfigDict) -> Features:
+  """Restores the newest checkpoint; features of the train and eval splits."""
+  with config.unlocked():
+    config.parallel.mode = 'jit'  # As evaluate: features over the mesh.
+  p = train.plan(config)
+  abstract = p.parallel.abstract_state(p.init_fn)
+  mgr = checkpoint.manager(workdir, config, create=False)
+  step = mgr.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
+  checkpoint.check_compatible(mgr, step, abstract, config.method.name, config)
+  state, _ = checkpoint.restore(mgr, step, abstract)
+  data = config.data
+  splits = (data.train_split, data.eval_split)
+  arrays = ({s: sources.load_in_memory(p.builder, s) for s in splits}
+            if data.in_memory else {})
+  embed = step_lib.make_embed_fn(p.method)
+  train_xy, test_xy = (features_lib.extract(
+      embed, state, p.builder, s, mesh=p.parallel.mesh,
+      batch_size=config.eval.batch_size, image_size=data.image_size,
+      arrays=arrays.get(s)) for s in splits)
+  return Features(int(step), p.builder, arrays, *train_xy, *test_xy)
+
+
+def eval_images(builder, split: str, indices, *, image_size: int,
+                arrays=None) -> np.ndarray:
+  """uint8 evaluation views [len(indices), S, S, C] of examples of `split`.
+
+  The same `pipeline.eval_batches` view the features were computed on. In
+  memory this touches only the wanted rows; a streamed split is read in
+  order until every wanted row has been seen.
+  """
+  indices = np.asarray(indices)
+  if arrays is not None:
+    images, labels = arrays
+    batch, _, _ = next(pipeline.eval_batches(
+        builder, split, batch_size=len(indices), image_size=image_size,
+        arrays=(images[indices], labels[indices])))
+    return batch
+  found, offset = {}, 0
+  wanted = set(indices.tolist())
+  for batch, _, valid in pipeline.eval_batches(
+      builder, split, batch_size=256, image_size=image_size):
+    for row in range(int(valid.sum())):
+      if offset + row in wanted:
+        found[offset + row] = batch[row]
+    offset += int(valid.sum())
+    if len(found) == len(wanted):
+      break
+  return np.stack([found[i] for i in indices.tolist()])
+
+
+def stratified_subset(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+  """Sorted indices of n examples with class shares as in `labels`."""
+  labels = np.asarray(labels)
+  if n >= len(labels):
+    return np.arange(len(labels))
+  rng = np.random.default_rng(seed)
+  # Each class's members, in random order, get evenly spaced keys in [0, 1):
+  # the n smallest keys take every class in proportion to its size.
+  keys = np.empty(len(labels))
+  for c in np.unique(labels):
+    members = rng.permutation(np.flatnonzero(labels == c))
+    keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
+  return np.sort(np.argsort(keys, kind='stable')[:n])
+
+
+def pick_queries(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+  """n query indices: one example each of n random classes (sorted by class),
+  then random others if there are fewer classes than queries."""
+  labels = np.asarray(labels)
+  rng = np.random.default_rng(seed)
+  classes = np.sort(rng.choice(np.unique(labels),
+                               min(n, len(np.unique(labels))), replace=False))
+  picked = [int(rng.choice(np.flatnonzero(labels == c))) for c in classes]
+  rest = np.setdiff1d(np.arange(len(labels)), picked)
+  extra = rng.choice(rest, min(n - len(picked), len(rest)), replace=False)
+  return np.asarray(picked + sorted(extra.tolist()), np.int64)
+
+
+def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, k: int):
+  """(indices [Q, k], cosine similarities [Q, k]), most similar first."""
+  norm = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True),
+                                  1e-12)
+  sims = norm(np.asarray(queries, np.float32)) @ norm(
+      np.asarray(gallery, np.float32)).T
+  k = min(k, sims.shape[1])
+  top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+  order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1, kind='stable')
+  top = np.take_along_axis(top, order, 1)
+  return top, np.take_along_axis(sims, top, 1)
+
+
+def read_results(workdir: str) -> dict | None:
+  path = os.path.join(workdir, 'eval', 'results.json')
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _numbers(results: dict) -> list[tuple[str, str]]:
+  """Every numeric result (diagnostics flattened), formatted."""
+  flat = dict(results) | {f'diagnostics.{k}': v for k, v in
+                          results.get('diagnostics', {}).items()}
+  fmt = lambda v: f'{v:.4f}' if isinstance(v, float) else str(v)
+  return [(k, fmt(v)) for k, v in flat.items()
+          if isinstance(v, (int, float)) and not k.endswith('_seconds')]
+
+
+def _markdown(workdir, results, rows, notes) -> str:
+  head = (f"# {results['method']} on {results['dataset']}, step "
+          f"{results['step']}\n\n"
+          f"Workdir `{os.path.abspath(workdir)}`; report written "
+          f"{datetime.datetime.now().isoformat(timespec='seconds')}.\n")
+  table = ['| result | value |', '|---|---|'] + [
+      f'| {k} | {v} |' for k, v in _numbers(results)]
+  parts = [head, '## Evaluation\n', '```text\n' + evaluate.format_table(
+      results) + '\n```\n', '\n'.join(table) + '\n']
+  if rows:
+    last = rows[-1]
+    keys = ('loss', 'ssl_loss', 'probe_top1', 'embedding_std')
+    parts.append(f"Last logged training step {last['step']}: " + ', '.join(
+        f'{k} {last[k]:.4f}' for k in keys if k in last) +
+                 f", {last.get('images_per_second', float('nan')):.1f} "
+                 'images/s.\n')
+  for name, heading in PICTURES.items():
+    parts.append(f'## {heading}\n\n![{heading}]({name}.png)\n\n'
+                 f'{notes[name]}\n')
+  return '\n'.join(parts)
+
+
+def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
+        num_queries: int = 8, top_k: int = 8, seed: int = 0,
+        protocols=EVAL_PROTOCOLS) -> Report:
+  """Writes DIR/report/{curves,embedding_2d,spectrum,retrieval}.png and
+  report.md (see the module doc).
+
+  Args:
+    workdir: a training workdir with a checkpoint.
+    map_method: 'tsne' or 'pca' (fast; smoke runs and tests).
+    map_examples: eval examples in the map (class-stratified subset).
+    num_queries: retrieval queries, from the eval split.
+    top_k: train neighbours per query.
+    seed: picks the map subset and the queries.
+    protocols: what `evaluate.run` runs when results.json is absent or is
+      not of the newest checkpoint.
+  """
+  if map_method not in plots.MAP_METHODS:
+    raise config_lib.UserError(f'map_method={map_method!r}; allowed: '
+                               f'{plots.MAP_METHODS}.')
+  config = evaluate.load_config(workdir)
+  results = read_results(workdir)
+  if results is None or results.get('step') != checkpoint.latest_step(workdir):
+    logging.info('Evaluating %s first (results.json absent or stale).',
+                 workdir)
+    results = evaluate.run(workdir, protocols=protocols,
+                           config=ml_collections.ConfigDict(config.to_dict()))
+  feats = extract_features(workdir, config)
+  out = os.path.join(workdir, 'report')
+  os.makedirs(out, exist_ok=True)
+  path = lambda name: os.path.join(out, f'{name}.png')
+  label_feature = feats.builder.info.features['label']
+  names = list(getattr(label_feature, 'names', None) or []) or None
+  what = f"{results['method']} step {feats.step}"
+  notes = {}
+
+  metrics_path = os.path.join(workdir, 'train_metrics.jsonl')
+  rows = (plots.dedupe_steps(metrics_lib.read_jsonl(metrics_path))
+          if os.path.isfile(metrics_path) else [])
+  plots.training_curves(rows, path('curves'), title=what)
+  notes['curves'] = (f'{len(rows)} log steps of `train_metrics.jsonl`; the '
+                     'online probe is scored on training batches.')
+
+  subset = stratified_subset(feats.test_y, map_examples, seed)
+  points = plots.project_2d(feats.test_x[subset], method=map_method,
+                            seed=seed)
+  map_name = {'tsne': 't-SNE', 'pca': 'PCA'}[map_method]
+  plots.embedding_map(points, feats.test_y[subset], path('embedding_2d'),
+                      class_names=names, title=f'{map_name} of {len(subset)} '
+                      f'{config.data.eval_split} features, {what}')
+  notes['embedding_2d'] = (
+      f'{map_name} of {len(subset)} class-stratified `'
+      f'{config.data.eval_split}` examples (l2-normalised features).')
+
+  diag = results.get('diagnostics')
+  singular = results.get('singular_values')
+  if diag is None or singular is None:  # results.json without diagnostics.
+    diag = diagnostics.evaluate(feats.test_x)
+    singular = diag.pop('singular_values')
+  note = (f"RankMe {diag['rankme']:.1f} of {len(singular)} dims\n"
+          f"normalised std {diag['normalized_std']:.3f}"
+          + ('\nCOLLAPSED' if diag['collapsed'] else ''))
+  plots.spectrum(singular, path('spectrum'), note=note, title=what)
+  notes['spectrum'] = (note.replace('\n', ', ') + '; a fast drop means the '
+                       'features use few directions (dimensional collapse).')
+
+  queries = pick_queries(feats.test_y, num_queries, seed)
+  idx, sims = nearest_neighbours(feats.test_x[queries], feats.train_x, top_k)
+  image = lambda split, i: eval_images(
+      feats.builder, split, i, image_size=config.data.image_size,
+      arrays=feats.arrays.get(split))
+  neighbour_images = image(config.data.train_split, idx.ravel())
+  neighbour_labels = feats.train_y[idx]
+  plots.retrieval_grid(
+      image(config.data.eval_split, queries), feats.test_y[queries],
+      neighbour_images.reshape(idx.shape + neighbour_images.shape[1:]),
+      neighbour_labels, sims, path('retrieval'), class_names=names,
+      title=f'{what}: top-{idx.shape[1]} cosine neighbours in '
+      f'{config.data.train_split}')
+  precision = float(np.mean(neighbour_labels ==
+                            feats.test_y[queries][:, None]))
+  notes['retrieval'] = (
+      f'{len(queries)} `{config.data.eval_split}` queries, top-'
+      f'{idx.shape[1]} of {len(feats.train_x)} `{config.data.train_split}` '
+      f'examples by cosine similarity; same class: {precision:.3f} '
+      '(green frame: same class, red: other).')
+
+  markdown = os.path.join(out, 'report.md')
+  with open(markdown, 'w', encoding='utf-8') as f:
+    f.write(_markdown(workdir, results, rows, notes))
+  return Report(out, markdown, {n: path(n) for n in PICTURES}, results)
+
+
+# --workdir and --protocols are ssl_jax.evaluate's flags (defined when it is
+# imported): the protocols run when the evaluation must run first.
+_MAP = flags.DEFINE_enum('map', 'tsne', plots.MAP_METHODS,
+                         '2-D map of the eval features.')
+_MAP_EXAMPLES = flags.DEFINE_integer('map_examples', 2000,
+                                     'Eval examples in the 2-D map.')
+_QUERIES = flags.DEFINE_integer('queries', 8, 'Retrieval queries.')
+_TOP_K = flags.DEFINE_integer('top_k', 8, 'Neighbours per query.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  with config_lib.user_errors_exit():
+    report = run(
+        flags.FLAGS.workdir, map_method=_MAP.value,
+        map_examples=_MAP_EXAMPLES.value, num_queries=_QUERIES.value,
+        top_k=_TOP_K.value,
+        protocols=tuple(dict.fromkeys([*flags.FLAGS.protocols,
+                                       'diagnostics'])))
+  print(evaluate.format_table(report.results), flush=True)
+  print(f'Written to {report.markdown}')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)
