@@ -1,4 +1,4 @@
-"""The end-to-end demo, timed: pretrain + evaluate through the two CLIs.
+"""The end-to-end demo, timed: pretrain, evaluate and report through the CLIs.
 
   python benchmarks/demo_e2e.py [--workdir W] [--out results.jsonl] \
       [-- --config.x=y ...]
@@ -42,7 +42,9 @@ def main():
     shutil.rmtree(workdir)
   train_s = _timed(['ssl_jax.main', f'--config={args.config}',
                     f'--workdir={workdir}', *overrides])
-  eval_s = _timed(['ssl_jax.evaluate', f'--workdir={workdir}'])
+  eval_s = _timed(['ssl_jax.evaluate', f'--workdir={workdir}',
+                   '--protocols=knn,linear,fewshot,diagnostics'])
+  report_s = _timed(['ssl_jax.report', f'--workdir={workdir}'])
   with open(os.path.join(workdir, 'eval', 'results.json')) as f:
     results = json.load(f)
   with open(os.path.join(workdir, 'train_summary.json')) as f:
@@ -50,15 +52,19 @@ def main():
   import machine  # pylint: disable=g-import-not-at-top
   row = {'config': os.path.relpath(args.config, REPO),
          'overrides': overrides, 'train_seconds': train_s,
-         'eval_seconds': eval_s, 'total_seconds': train_s + eval_s,
+         'eval_seconds': eval_s, 'report_seconds': report_s,
+         'total_seconds': train_s + eval_s + report_s,
          'train_images_per_second': summary['images_per_second'],
          'compile_seconds': summary['compile_seconds'],
          'steps': summary['total_steps'],
          **{k: results[k] for k in ('knn_top1', 'linear_top1',
-                                    'raw_pixel_knn_top1')},
+                                    'raw_pixel_knn_top1',
+                                    'fewshot_5shot_top1_mean')},
+         'rankme': results['diagnostics']['rankme'],
          'beats_raw_pixels': results['knn_top1'] > results[
              'raw_pixel_knn_top1']}
   machine.report(row, args.out)
+
 
 if __name__ == '__main__':
   main()

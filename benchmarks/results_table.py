@@ -1,7 +1,8 @@
 """Runs (or collects) every method on Fashion-MNIST and writes README's table.
 
   python benchmarks/results_table.py [--root workdirs/results] \
-      [--methods simclr,byol] [--collect-only] [--readme README.md]
+      [--methods simclr,byol] [--set total_epochs=1 ...] [--collect-only] \
+      [--readme README.md]
 
 For each registered method with a `configs/<method>_fashion_mnist.py`, trains
 its default config in `<root>/<method>` through the CLI (timed), evaluates it
@@ -35,7 +36,7 @@ def _run(args) -> float:
 
 
 def run_method(method: str, root: str, rerun: bool,
-               collect_only: bool) -> dict | None:
+               collect_only: bool, overrides=()) -> dict | None:
   """Trains + evaluates one method (or reads its earlier results)."""
   config = os.path.join(REPO, 'configs', f'{method}_fashion_mnist.py')
   workdir = os.path.join(root, method)
@@ -47,7 +48,8 @@ def run_method(method: str, root: str, rerun: bool,
     if rerun and os.path.exists(workdir):
       subprocess.run(['rm', '-rf', workdir], check=True)
     train_s = _run(['ssl_jax.main', f'--config={config}',
-                    f'--workdir={workdir}'])
+                    f'--workdir={workdir}',
+                    *(f'--config.{kv}' for kv in overrides)])
     eval_s = _run(['ssl_jax.evaluate', f'--workdir={workdir}',
                    f'--protocols={PROTOCOLS}'])
     with open(timing_path, 'w') as f:
@@ -120,6 +122,11 @@ def main():
                                                      'results'))
   parser.add_argument('--methods', default=None)
   parser.add_argument('--rerun', action='store_true')
+  parser.add_argument('--set', action='append', default=[],
+                      metavar='KEY=VALUE',
+                      help='Config override for every method (e.g. '
+                      'total_epochs=1: a shorter table; its epochs column '
+                      'says so).')
   parser.add_argument('--collect-only', action='store_true')
   parser.add_argument('--readme', default=os.path.join(REPO, 'README.md'))
   args = parser.parse_args()
@@ -127,7 +134,8 @@ def main():
            [m for m in methods.available() if os.path.exists(
                os.path.join(REPO, 'configs', f'{m}_fashion_mnist.py'))])
   rows = [r for m in names
-          if (r := run_method(m, args.root, args.rerun, args.collect_only))]
+          if (r := run_method(m, args.root, args.rerun, args.collect_only,
+                              args.set))]
   m = machine.describe()
   text = (table(rows) + f"\n\nMachine: {m['cpu']}, {m['cpu_cores']} cores, "
           f"{m['platform']}, jax {m['jax']}; table written "

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up, pretrain SimCLR on offline Fashion-MNIST with the
-# default (CPU demo) config, evaluate it, print the table.
+# default (CPU demo) config, evaluate it, print the table, write the report
+# (pictures + report.md in WORKDIR/report).
 #   bash launch/demo.sh [WORKDIR] [--config.x=y ...]
 # Re-running with the same WORKDIR resumes, then re-evaluates.
 set -euo pipefail
@@ -11,5 +12,7 @@ shift || true
 start=$(date +%s)
 .venv/bin/python -m ssl_jax.main --config configs/simclr_fashion_mnist.py \
   --workdir "$workdir" "$@"
-.venv/bin/python -m ssl_jax.evaluate --workdir "$workdir"
-echo "Pretrain + evaluate: $(( $(date +%s) - start )) s (set-up excluded)."
+.venv/bin/python -m ssl_jax.evaluate --workdir "$workdir" \
+  --protocols=knn,linear,fewshot,diagnostics
+.venv/bin/python -m ssl_jax.report --workdir "$workdir"
+echo "Pretrain + evaluate + report: $(( $(date +%s) - start )) s (set-up excluded)."

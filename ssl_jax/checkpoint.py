@@ -20,8 +20,10 @@ import os
 import tempfile
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
 from ssl_jax import checkpoint_integrity as integrity
 from ssl_jax import config_lib
@@ -188,7 +190,10 @@ class Checkpointer:
               '--config.checkpoint.on_corrupt=previous to move it aside and '
               'resume from the newest good checkpoint') from e
         logging.warning('%s Falling back to an older checkpoint.', e)
-        integrity.quarantine(self.workdir, self.step_dir(step), step)
+        if jax.process_index() == 0:
+          integrity.quarantine(self.workdir, self.step_dir(step), step)
+        if jax.process_count() > 1:
+          multihost_utils.sync_global_devices('ssl_jax: quarantined')
         self.mgr.reload()
     if steps:  # Never restart from scratch over a workdir of checkpoints.
       raise CorruptCheckpoint(steps[-1], self.workdir,
@@ -221,6 +226,30 @@ class Checkpointer:
     """Waits for pending saves and records their checksums."""
     self.mgr.wait_until_finished()
     for step in self._unverified:
-      if os.path.isdir(self.step_dir(step)):  # (keep=N may have deleted it.)
+      # One writer (the files are shared); keep=N may have deleted the step.
+      if jax.process_index() == 0 and os.path.isdir(self.step_dir(step)):
         integrity.write(self.workdir, self.step_dir(step), step)
     self._unverified = []
+
+
+def load_numpy(workdir: str, step: int | None = None):
+  """A checkpoint's state as host numpy arrays: (step, dict tree).
+
+  Works whatever wrote it (any number of processes or devices): the arrays
+  are restored onto this process's first device, then copied to the host.
+  For notebooks, tests and conversions; training restores sharded.
+  """
+  mgr = ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), _DIR),
+      item_handlers={'state': ocp.StandardCheckpointHandler(),
+                     'meta': ocp.JsonCheckpointHandler()})
+  step = mgr.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f'No checkpoint in {workdir}/{_DIR}.')
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      mgr.item_metadata(step)['state'])
+  restored = mgr.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(target)))
+  return step, jax.tree.map(np.asarray, restored['state'])

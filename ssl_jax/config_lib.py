@@ -49,6 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.batch_size = 256  # Global batch, split over all devices and processes.
+  # Micro-batches per step (same update for losses without batch coupling).
+  c.grad_accum_steps = 1
   c.total_steps = config_dict.placeholder(int)
   c.total_epochs = config_dict.placeholder(float)
   c.warmup_steps = config_dict.placeholder(int)
@@ -142,6 +144,15 @@ def base_config() -> ml_collections.ConfigDict:
       linear_batch_size=1024,
       linear_weight_decay=0.0,
       raw_pixel_baseline=True,
+      # Fine-tuning (evals/finetune.py; MAE's recipe for ViTs): AdamW, peak
+      # lr after a warm-up, cosine to 1e-6, label smoothing 0.1; layer-wise
+      # lr decay for ViTs only. The train split is held in memory.
+      finetune_epochs=10,
+      finetune_lr=1e-3,
+      finetune_batch_size=256,
+      finetune_layer_decay=0.75,
+      finetune_weight_decay=0.05,
+      finetune_warmup_epochs=1.0,
   ))
   return c
 
@@ -228,6 +239,7 @@ def shrink_for_smoke(config, batch_size: int = 32, steps: int = 6) -> None:
   config.dtype = 'float32'
   config.eval.linear_epochs = 2
   config.eval.knn_k = 20
+  config.eval.finetune_epochs = 1
 
 
 def _set(config, key):
@@ -336,6 +348,12 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          f'must be divisible by the number of devices ({num_devices})')
   _check(batch % num_processes == 0, 'batch_size', batch,
          f'must be divisible by the number of processes ({num_processes})')
+  accum = config.grad_accum_steps
+  _check(isinstance(accum, int) and accum >= 1, 'grad_accum_steps', accum,
+         'must be an integer >= 1')
+  _check(batch % (num_devices * accum) == 0, 'batch_size', batch,
+         f'must be divisible by devices x grad_accum_steps '
+         f'({num_devices} x {accum})')
   _check_choice(config, 'dtype', DTYPES)
 
   _check_choice(config, 'optim.name', OPTIMIZERS)
@@ -376,6 +394,10 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          'must be > 0')
 
   _check_choice(config, 'parallel.mode', PARALLEL_MODES)
+  _check(config.parallel.mode == 'jit' or num_processes == 1,
+         'parallel.mode', config.parallel.mode,
+         f"'jit' with {num_processes} processes (pmap maps over one "
+         "process's devices; the jit mesh spans every process)")
   mesh_shape(config, num_devices)  # Raises on a mesh that does not fit.
   _check_choice(config, 'checkpoint.on_corrupt', ('fail', 'previous'))
   _check_positive(config, 'checkpoint.every_steps')
@@ -386,6 +408,11 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          config.nonfinite_skips, 'must be an integer >= 0')
   _check_positive(config, 'eval.knn_k')
   _check_positive(config, 'eval.knn_temperature')
+  for key in ('finetune_epochs', 'finetune_lr', 'finetune_batch_size'):
+    _check_positive(config, f'eval.{key}')
+  _check(0 <= config.eval.finetune_layer_decay <= 1,
+         'eval.finetune_layer_decay', config.eval.finetune_layer_decay,
+         'a factor in [0, 1]')
 
 
 def mesh_shape(config, num_devices: int) -> tuple[int, int]:

@@ -1,15 +1,20 @@
 """Evaluates the newest checkpoint of a workdir on frozen features.
 
-  python -m ssl_jax.evaluate --workdir DIR [--protocols knn,linear,fewshot,diagnostics]
+  python -m ssl_jax.evaluate --workdir DIR \
+      [--protocols knn,linear,fewshot,finetune,diagnostics]
 
-Protocols (METHODS.md §0): weighted k-NN (cosine, k=200, T=0.07) and a linear
-probe, both on the backbone's pooled features of the evaluation view (centre
-crop, no augmentation), trained on the train split and scored on the eval
-split; plus the same k-NN on raw pixels as the baseline an SSL feature must
-beat. Prints a table and writes `DIR/eval/results.json`; from Python,
-`ssl_jax.evaluate.run(workdir)` returns the same dict.
+Protocols (METHODS.md §0), on the backbone's pooled features of the
+evaluation view (centre crop, no augmentation), trained on the train split
+and scored on the eval split: weighted k-NN (cosine, k=200, T=0.07) with the
+same k-NN on raw pixels as the baseline an SSL feature must beat; a linear
+probe; few-shot ridge regression; collapse diagnostics. `finetune` trains
+the whole backbone and a new head (evals/finetune.py). Prints a table and
+writes `DIR/eval/results.json`; from Python, `ssl_jax.evaluate.run(workdir)`
+returns the same dict. Another tfds dataset (transfer) is evaluated with
+`run(workdir, config=...)` after changing `config.data`.
 """
 
+import dataclasses
 import importlib
 import json
 import os
@@ -17,22 +22,26 @@ import time
 
 import jax
 import ml_collections
+import numpy as np
 from absl import app
 from absl import flags
 from absl import logging
 
 from ssl_jax import checkpoint
+from ssl_jax import cli_flags
 from ssl_jax import config_lib
+from ssl_jax import methods
 from ssl_jax import step as step_lib
 from ssl_jax import train
 from ssl_jax.data import sources
 from ssl_jax.evals import diagnostics
 from ssl_jax.evals import features as features_lib
 from ssl_jax.evals import fewshot
+from ssl_jax.evals import finetune
 from ssl_jax.evals import knn
 from ssl_jax.evals import linear
 
-PROTOCOLS = ('knn', 'linear', 'fewshot', 'diagnostics')
+PROTOCOLS = ('knn', 'linear', 'fewshot', 'finetune', 'diagnostics')
 DEFAULT_PROTOCOLS = ('knn', 'linear')
 
 
@@ -45,48 +54,75 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict(json.load(f))
   # Keys added to ssl_jax after the run was started take today's defaults.
   config = config_lib.fill_missing(config, config_lib.base_config())
-  method_defaults = getattr(importlib.import_module(
-      f'ssl_jax.methods.{config.method.name}'), 'default_config', None)
+  method_module = importlib.import_module(
+      methods.get(config.method.name).__module__)
+  method_defaults = getattr(method_module, 'default_config', None)
   if method_defaults is not None:
     config.method = config_lib.fill_missing(config.method, method_defaults())
   return config
 
 
+@dataclasses.dataclass
+class Features:
+  """The newest good checkpoint and its frozen features (split order)."""
+  step: int
+  plan: object  # train.Plan: method, builder, mesh.
+  state: object
+  arrays: dict  # split -> in-memory (images, labels), when data.in_memory.
+  train_x: np.ndarray
+  train_y: np.ndarray
+  test_x: np.ndarray
+  test_y: np.ndarray
+
+  @property
+  def builder(self):
+    return self.plan.builder
+
+
+def extract_features(workdir: str,
+                     config: ml_collections.ConfigDict) -> Features:
+  """Restores the newest good checkpoint (verified, see
+  checkpoint.Checkpointer); features of the train and eval splits."""
+  with config.unlocked():
+    config.parallel.mode = 'jit'  # Evaluation always runs over the mesh.
+  p = train.plan(config)
+  abstract = p.parallel.abstract_state(p.init_fn)
+  state, step = None, None
+  if checkpoint.latest_step(workdir) is not None:
+    state, step = checkpoint.Checkpointer(
+        workdir, config, config.method.name, create=False).restore_latest(
+            abstract)
+  if state is None:
+    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
+  data = config.data
+  splits = (data.train_split, data.eval_split)
+  arrays = ({s: sources.load_in_memory(p.builder, s) for s in splits}
+            if data.in_memory else {})
+  embed = step_lib.make_embed_fn(p.method)
+  train_xy, test_xy = (features_lib.extract(
+      embed, state, p.builder, s, mesh=p.parallel.mesh,
+      batch_size=config.eval.batch_size, image_size=data.image_size,
+      arrays=arrays.get(s)) for s in splits)
+  return Features(int(step), p, state, arrays, *train_xy, *test_xy)
+
+
 def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
-        write: bool = True) -> dict:
-  """Evaluates the newest checkpoint in `workdir`; returns the results."""
+        write: bool = True, features: Features | None = None) -> dict:
+  """Evaluates the newest checkpoint in `workdir`; returns the results.
+
+  `features` (from `extract_features`) saves extracting them again.
+  """
   unknown = set(protocols) - set(PROTOCOLS)
   if unknown:
     raise ValueError(f'Unknown protocols {sorted(unknown)}; known: '
                      f'{PROTOCOLS}.')
   config = config or load_config(workdir)
-  with config.unlocked():
-    config.parallel.mode = 'jit'  # Evaluation always runs over the mesh.
-  p = train.plan(config)
-  abstract = p.parallel.abstract_state(p.init_fn)
-  if checkpoint.latest_step(workdir) is None:
-    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
-  state, step = checkpoint.Checkpointer(
-      workdir, config, config.method.name, create=False).restore_latest(
-          abstract)
-  if state is None:
-    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
-
-  # ---------------------------------------------------------------- features
   t0 = time.perf_counter()
-  data, e = config.data, config.eval
-  arrays = {}
-  if data.in_memory:
-    arrays = {s: sources.load_in_memory(p.builder, s)
-              for s in (data.train_split, data.eval_split)}
-  embed = step_lib.make_embed_fn(p.method)
-  extract = lambda split: features_lib.extract(
-      embed, state, p.builder, split,
-      mesh=p.parallel.mesh, batch_size=e.batch_size,
-      image_size=data.image_size, arrays=arrays.get(split))
-  train_x, train_y = extract(data.train_split)
-  test_x, test_y = extract(data.eval_split)
-  results = {'step': int(step), 'method': config.method.name,
+  f = features or extract_features(workdir, config)
+  p, data, e = f.plan, config.data, config.eval
+  arrays = f.arrays
+  train_x, train_y, test_x, test_y = f.train_x, f.train_y, f.test_x, f.test_y
+  results = {'step': f.step, 'method': config.method.name,
              'dataset': data.name, 'train_split': data.train_split,
              'eval_split': data.eval_split,
              'feature_dim': int(train_x.shape[1]),
@@ -121,6 +157,18 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
   if 'fewshot' in protocols:
     results.update(fewshot.evaluate(train_x, train_y, test_x, test_y,
                                     num_classes=n_cls))
+  if 'finetune' in protocols:
+    view = lambda s: features_lib.eval_view_images(
+        p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
+    r = finetune.evaluate(
+        p.method, f.state, *view(data.train_split), *view(data.eval_split),
+        num_classes=n_cls, epochs=e.finetune_epochs, lr=e.finetune_lr,
+        batch_size=e.finetune_batch_size,
+        layer_decay=e.finetune_layer_decay,
+        weight_decay=e.finetune_weight_decay,
+        warmup_epochs=e.finetune_warmup_epochs, seed=config.seed)
+    results.update(finetune_top1=r.pop('top1'), finetune_top5=r.pop('top5'),
+                   finetune_settings=r)
   if 'diagnostics' in protocols:
     diag = diagnostics.evaluate(test_x)
     results['diagnostics'] = {k: v for k, v in diag.items()
@@ -150,6 +198,13 @@ def format_table(results: dict) -> str:
     rows.append(('linear probe', f"{results['linear_top1']:.4f}",
                  f"{results['linear_top5']:.4f}",
                  f"{s['epochs']} ep, {s['optimizer']}, lr {s['lr']}"))
+  if 'finetune_top1' in results:
+    s = results['finetune_settings']
+    decay = (f", layer decay {s['layer_decay']}" if s['layer_decay'] is not None
+             else '')
+    rows.append(('fine-tuning', f"{results['finetune_top1']:.4f}",
+                 f"{results['finetune_top5']:.4f}",
+                 f"{s['epochs']} ep, {s['optimizer']}, lr {s['lr']}{decay}"))
   for shots in results.get('fewshot_shots', []):
     rows.append((f'{shots}-shot ridge',
                  f"{results[f'fewshot_{shots}shot_top1_mean']:.4f}", '',
@@ -179,6 +234,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+  cli_flags.initialize()
   with config_lib.user_errors_exit():
     results = run(_WORKDIR.value, protocols=tuple(_PROTOCOLS.value))
   print(format_table(results), flush=True)

@@ -4,7 +4,9 @@
       --workdir DIR [--config.optim.lr=0.3 ...]
 
 Only parses flags; the work is `ssl_jax.train.run(config, workdir)`.
-Running the same command again on the same workdir resumes.
+Running the same command again on the same workdir resumes. Multi-host:
+`--distributed` (TPU pods, SLURM) or `--coordinator_address/--num_processes/
+--process_id` (cli_flags.py; launch/ has scripts).
 """
 
 import sys
@@ -14,6 +16,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from ssl_jax import cli_flags
 from ssl_jax import config_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -55,6 +58,7 @@ def main(argv):
   config = _CONFIG.value
   config_lib.prefer_overridden_durations(
       config, config_flags.get_override_values(flags.FLAGS['config']))
+  cli_flags.initialize()
   from ssl_jax import train  # Import late: flags are parsed, errors are clear.
   with config_lib.user_errors_exit():
     train.run(config, _WORKDIR.value)

@@ -11,7 +11,6 @@ import time
 
 import jax
 import numpy as np
-from absl import logging
 from clu import metric_writers
 
 
@@ -71,6 +70,31 @@ def read_jsonl(path: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+class DataWait:
+  """Fraction of wall time the training loop spent waiting for its next
+  batch, per logging window (`data_wait_fraction`; ~0 when the input
+  pipeline keeps ahead of the step, which runs asynchronously)."""
+
+  def __init__(self, batches):
+    self._batches = iter(batches)
+    self._waited = 0.0
+    self._window = time.perf_counter()
+
+  def next(self):
+    """The next batch, or None when the stream has ended."""
+    t0 = time.perf_counter()
+    batch = next(self._batches, None)
+    self._waited += time.perf_counter() - t0
+    return batch
+
+  def fraction(self) -> float:
+    """Since the last call; starts a new window."""
+    now = time.perf_counter()
+    fraction = self._waited / max(now - self._window, 1e-9)
+    self._waited, self._window = 0.0, now
+    return fraction
+
+
 class Progress:
   """Console line: step, loss, images/s (after compile), ETA."""
 
@@ -107,5 +131,5 @@ class Progress:
             f'ETA {eta_text}')
 
   def log(self, step: int, scalars: dict) -> None:
-    logging.info(self.line(step, scalars))
-    print(self.line(step, scalars), flush=True)
+    if jax.process_index() == 0:  # One console line per step, not per host.
+      print(self.line(step, scalars), flush=True)

@@ -80,7 +80,8 @@ class JitMode:
             self.batch_sharding, x), host_batch)
 
   def make_step(self, step_factory, abstract_state):
-    step_fn = step_factory(gather=lambda x: x, mean_grads=lambda g: g)
+    step_fn = step_factory(gather=lambda x: x, mean_grads=lambda g: g,
+                           batch_shards=self.mesh.size)
     shardings = jax.tree.map(lambda x: x.sharding, abstract_state)
     jitted = jax.jit(step_fn, in_shardings=(shardings, self.batch_sharding),
                      out_shardings=(shardings, self.replicated),

@@ -11,10 +11,11 @@ Writes into DIR/report/:
                     cosine similarity of the same features kNN uses;
   report.md         all of them, with the evaluation numbers.
 
-The numbers come from DIR/eval/results.json when it was made from the newest
-checkpoint; otherwise the evaluation runs first (the default protocols plus
-diagnostics, `ssl_jax.evaluate.run`) and writes it. The features are those of
-`evaluate`: the newest checkpoint, the evaluation view, `features.extract`.
+The features are those `evaluate` scores: the newest good checkpoint, the
+evaluation view, `features.extract`. The numbers come from
+DIR/eval/results.json when it is of that checkpoint's step; otherwise the
+evaluation runs first on the same features (the default protocols plus
+diagnostics) and writes it.
 From Python, `ssl_jax.report.run(workdir)` returns a `Report`.
 """
 
@@ -23,23 +24,19 @@ import datetime
 import json
 import os
 
-import ml_collections
+import jax
 import numpy as np
 from absl import app
 from absl import flags
 from absl import logging
 
-from ssl_jax import checkpoint
+from ssl_jax import cli_flags
 from ssl_jax import config_lib
 from ssl_jax import evaluate
 from ssl_jax import metrics as metrics_lib
 from ssl_jax import plots
-from ssl_jax import step as step_lib
-from ssl_jax import train
 from ssl_jax.data import pipeline
-from ssl_jax.data import sources
 from ssl_jax.evals import diagnostics
-from ssl_jax.evals import features as features_lib
 
 EVAL_PROTOCOLS = evaluate.DEFAULT_PROTOCOLS + ('diagnostics',)
 PICTURES = {'curves': 'Training curves', 'embedding_2d': 'Embedding map',
@@ -54,44 +51,6 @@ class Report:
   markdown: str
   pictures: dict[str, str]
   results: dict
-
-
-@dataclasses.dataclass
-class Features:
-  """Backbone features of the newest checkpoint, as `evaluate` extracts
-  them (rows in split order)."""
-  step: int
-  builder: object
-  arrays: dict
-  train_x: np.ndarray
-  train_y: np.ndarray
-  test_x: np.ndarray
-  test_y: np.ndarray
-
-
-def extract_features(workdir: str,
-                     config: ml_collections.ConfigDict) -> Features:
-  """Restores the newest checkpoint; features of the train and eval splits."""
-  with config.unlocked():
-    config.parallel.mode = 'jit'  # As evaluate: features over the mesh.
-  p = train.plan(config)
-  abstract = p.parallel.abstract_state(p.init_fn)
-  mgr = checkpoint.manager(workdir, config, create=False)
-  step = mgr.latest_step()
-  if step is None:
-    raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
-  checkpoint.check_compatible(mgr, step, abstract, config.method.name, config)
-  state, _ = checkpoint.restore(mgr, step, abstract)
-  data = config.data
-  splits = (data.train_split, data.eval_split)
-  arrays = ({s: sources.load_in_memory(p.builder, s) for s in splits}
-            if data.in_memory else {})
-  embed = step_lib.make_embed_fn(p.method)
-  train_xy, test_xy = (features_lib.extract(
-      embed, state, p.builder, s, mesh=p.parallel.mesh,
-      batch_size=config.eval.batch_size, image_size=data.image_size,
-      arrays=arrays.get(s)) for s in splits)
-  return Features(int(step), p.builder, arrays, *train_xy, *test_xy)
 
 
 def eval_images(builder, split: str, indices, *, image_size: int,
@@ -222,16 +181,20 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
     raise config_lib.UserError(f'map_method={map_method!r}; allowed: '
                                f'{plots.MAP_METHODS}.')
   config = evaluate.load_config(workdir)
+  feats = evaluate.extract_features(workdir, config)
   results = read_results(workdir)
-  if results is None or results.get('step') != checkpoint.latest_step(workdir):
+  if results is None or results.get('step') != feats.step:
     logging.info('Evaluating %s first (results.json absent or stale).',
                  workdir)
-    results = evaluate.run(workdir, protocols=protocols,
-                           config=ml_collections.ConfigDict(config.to_dict()))
-  feats = extract_features(workdir, config)
+    results = evaluate.run(workdir, protocols=protocols, config=config,
+                           features=feats)
   out = os.path.join(workdir, 'report')
-  os.makedirs(out, exist_ok=True)
   path = lambda name: os.path.join(out, f'{name}.png')
+  report = Report(out, os.path.join(out, 'report.md'),
+                  {n: path(n) for n in PICTURES}, results)
+  if jax.process_index() > 0:
+    return report  # Every process extracts (and evaluates); one writes.
+  os.makedirs(out, exist_ok=True)
   label_feature = feats.builder.info.features['label']
   names = list(getattr(label_feature, 'names', None) or []) or None
   what = f"{results['method']} step {feats.step}"
@@ -288,10 +251,9 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
       f'examples by cosine similarity; same class: {precision:.3f} '
       '(green frame: same class, red: other).')
 
-  markdown = os.path.join(out, 'report.md')
-  with open(markdown, 'w', encoding='utf-8') as f:
+  with open(report.markdown, 'w', encoding='utf-8') as f:
     f.write(_markdown(workdir, results, rows, notes))
-  return Report(out, markdown, {n: path(n) for n in PICTURES}, results)
+  return report
 
 
 # --workdir and --protocols are ssl_jax.evaluate's flags (defined when it is
@@ -309,6 +271,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+  cli_flags.initialize()
   with config_lib.user_errors_exit():
     report = run(
         flags.FLAGS.workdir, map_method=_MAP.value,

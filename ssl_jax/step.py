@@ -63,7 +63,8 @@ def collapse_std(embedding):
 def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
                     probe: bool = True, gather=_identity,
                     mean_grads=_identity, trace_counter=None,
-                    nan_at_step: int | None = None):
+                    nan_at_step: int | None = None,
+                    grad_accum_steps: int = 1, batch_shards: int = 1):
   """Returns the pure step function (not yet jitted or pmapped).
 
   Args:
@@ -79,6 +80,15 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
       caller can detect recompiles.
     nan_at_step: fault injection for tests (config.debug.nan_at_step): the
       loss of that step is made NaN.
+    grad_accum_steps: split the batch into this many micro-batches, run them
+      one after another (lax.scan) and apply one update with the mean
+      gradient. The same update as the whole batch for losses that are means
+      of per-example terms; not for losses that couple the examples of a
+      batch (contrastive negatives, BatchNorm statistics, Barlow Twins /
+      VICReg covariances), which then see micro-batches (README).
+    batch_shards: how many devices the batch is split over (jit mode); each
+      micro-batch takes an equal slice of every device's rows, so it stays
+      spread over all devices, and jit and pmap see the same micro-batches.
 
   A step whose loss or gradient norm is not finite leaves params, optimizer
   state, mutables and extras unchanged (the step counter still advances, as
@@ -111,15 +121,44 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
       loss = loss + probe_loss
     return loss, (metrics, new_mutables, aux)
 
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def micro_step(state, batch, aug_rng, model_rng):
+    views = augment_views(method, batch, aug_rng)
+    return grad_fn(state.params, state, views, batch, model_rng)
+
+  def accumulated(state, batch, aug_rng, model_rng):
+    """Mean loss, metrics and grads over micro-batches, in sequence."""
+    a, n = grad_accum_steps, batch_shards
+    micro = jax.tree.map(
+        lambda x: x.reshape((n, a, -1) + x.shape[1:]).swapaxes(0, 1).reshape(
+            (a, -1) + x.shape[1:]), batch)
+
+    def body(carry, one):
+      mutables, grad_sum = carry
+      (loss, (metrics, mutables, aux)), grads = micro_step(
+          state.replace(mutables=mutables), one, aug_rng, model_rng)
+      grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
+      return (mutables, grad_sum), (loss, metrics, aux)
+
+    zeros = jax.tree.map(jnp.zeros_like, state.params)
+    (mutables, grad_sum), (loss, metrics, aux) = jax.lax.scan(
+        body, (state.mutables, zeros), micro)
+    mean = lambda t: jax.tree.map(lambda x: jnp.mean(x, axis=0), t)
+    # aux holds per-example arrays (e.g. DINO's teacher logits): rejoin the
+    # micro-batches into one batch.
+    aux = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), aux)
+    grads = jax.tree.map(lambda g: g / grad_accum_steps, grad_sum)
+    return (mean(loss), (mean(metrics), mutables, aux)), grads
+
   def train_step(state, batch):
     if trace_counter is not None:
       trace_counter.append(1)  # Runs at trace time only.
     rng = jax.random.fold_in(jax.random.PRNGKey(seed), state.step)
     aug_rng, model_rng = jax.random.split(rng)
-    views = augment_views(method, batch, aug_rng)
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    (loss, (metrics, mutables, aux)), grads = grad_fn(
-        state.params, state, views, batch, model_rng)
+    compute = micro_step if grad_accum_steps == 1 else accumulated
+    (loss, (metrics, mutables, aux)), grads = compute(state, batch, aug_rng,
+                                                      model_rng)
     grads = mean_grads(grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     updates['model'] = method.adjust_updates(updates['model'], state.step)

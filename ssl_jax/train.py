@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from jax.experimental import multihost_utils
 
 from ssl_jax import checkpoint
 from ssl_jax import config_lib
@@ -63,6 +64,18 @@ def sample_batch(views, channels: int, size: int = 2) -> dict:
   return batch
 
 
+def _prepared_builder(data_config):
+  """Process 0 prepares the dataset (if needed) while the others wait: two
+  processes preparing into one data_dir would race."""
+  if jax.process_count() == 1:
+    return sources.get_builder(data_config)
+  if jax.process_index() == 0:
+    builder = sources.get_builder(data_config)
+  multihost_utils.sync_global_devices('ssl_jax: dataset prepared')
+  return builder if jax.process_index() == 0 else sources.get_builder(
+      data_config)
+
+
 def plan(config) -> Plan:
   """Validates the config and the dataset; builds method and optimizer."""
   # ---------------------------------------------------------------- validate
@@ -70,7 +83,7 @@ def plan(config) -> Plan:
   method_cls = methods.get(config.method.name)
 
   # -------------------------------------------------------------------- data
-  builder = sources.get_builder(config.data)
+  builder = _prepared_builder(config.data)
   info = sources.split_info(builder, config.data.train_split)
   sources.split_info(builder, config.data.eval_split)
   per_epoch = pipeline.steps_per_epoch(info.num_examples, config.batch_size)
@@ -168,7 +181,8 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   factory = functools.partial(
       step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
       num_classes=p.num_classes, probe=config.probe.enabled,
-      trace_counter=traces, nan_at_step=config.debug.nan_at_step)
+      trace_counter=traces, nan_at_step=config.debug.nan_at_step,
+      grad_accum_steps=config.grad_accum_steps)
   train_step = p.parallel.make_step(factory, abstract)
 
   # -------------------------------------------------------------------- loop
@@ -176,10 +190,14 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   progress = metrics_lib.Progress(p.total_steps, config.batch_size, start)
   nonfinite = guards.NonFiniteGuard(config.nonfinite_skips)
   stop = guards.StopRequest()
-  batches = train_stream(p, config, start)
+  batches = metrics_lib.DataWait(train_stream(p, config, start))
   step, pending = start, None
   with stop.installed():
-    for step, batch in zip(range(start + 1, last_step + 1), batches):
+    for step in range(start + 1, last_step + 1):
+      batch = batches.next()
+      if batch is None:
+        step -= 1
+        break
       state, metrics = train_step(state, batch)
       if len(traces) > 1:
         raise RecompileError(f'train_step traced {len(traces)} times.')
@@ -189,10 +207,12 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
       if step == start + 1:
         jax.block_until_ready(metrics)
         progress.first_step_done(step)
+        batches.fraction()  # Compile time is not input time.
       log_now = step % config.log_every_steps == 0 or step == last_step
       if log_now:
         scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
         scalars['images_per_second'] = progress.images_per_second(step)
+        scalars['data_wait_fraction'] = batches.fraction()
         writer.write_scalars(step, scalars)
         writer.flush()  # Readable while training runs (cheap at log steps).
         progress.log(step, scalars)

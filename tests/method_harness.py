@@ -77,7 +77,8 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
   train_step = par.make_step(functools.partial(
       step_lib.make_train_step, method, tx, schedule, seed=config.seed,
       num_classes=NUM_CLASSES, probe=config.probe.enabled,
-      trace_counter=traces), abstract)
+      trace_counter=traces, grad_accum_steps=config.grad_accum_steps),
+                                abstract)
   history = []
   for i in range(steps):
     batch = synthetic_batch(method.views, channels, config.batch_size,

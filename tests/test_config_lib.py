@@ -76,6 +76,15 @@ def test_validate_names_key_value_and_rule():
   assert isinstance(ml_collections.ConfigDict(), ml_collections.ConfigDict)
 
 
+def test_pmap_is_refused_with_several_processes():
+  c = _config(total_steps=10)
+  c.batch_size = 64
+  c.parallel.mode = 'pmap'
+  config_lib.validate(c, num_devices=8, num_processes=1)
+  with pytest.raises(config_lib.ConfigError, match='config.parallel.mode'):
+    config_lib.validate(c, num_devices=8, num_processes=2)
+
+
 def test_fill_missing_adds_new_keys_and_keeps_old_values():
   old = config_lib.base_config()
   old.optim.lr = 7.0

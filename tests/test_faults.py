@@ -17,7 +17,6 @@ import time
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from ssl_jax import checkpoint
@@ -41,11 +40,8 @@ def _env():
 
 
 def _final_params(workdir):
-  mgr = ocp.CheckpointManager(os.path.join(workdir, 'checkpoints'))
-  step = mgr.latest_step()
-  restored = mgr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore()))
-  return step, jax.tree.map(np.asarray, restored['state']['params'])
+  step, state = checkpoint.load_numpy(workdir)
+  return step, state['params']
 
 
 @pytest.fixture(scope='module')
@@ -147,12 +143,20 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(smoke_config,
 
 
 def test_full_disk_fails_clearly_and_loses_nothing(smoke_config, tmp_path):
+  # What a workdir with one checkpoint takes (blocks: tmpfs counts pages).
+  probe = str(tmp_path / 'probe')
+  smoke_config.total_steps = 3
+  train.run(smoke_config, probe)
+  used = int(subprocess.run(['du', '-s', '--block-size=1', probe],
+                            capture_output=True, text=True,
+                            check=True).stdout.split()[0])
   mount = tmp_path / 'small_disk'
   mount.mkdir()
-  # A 1.2 MB tmpfs holds one or two checkpoints of the smoke model, not
-  # three. Mounting needs root (CI runs as root; elsewhere the test says so).
-  result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1200k',
-                           'tmpfs', str(mount)], capture_output=True)
+  # A tmpfs that holds the first checkpoints but not ten. Mounting needs root
+  # (CI runs as root; elsewhere the test says so).
+  result = subprocess.run(['mount', '-t', 'tmpfs', '-o',
+                           f'size={int(2.5 * used) // 1024}k', 'tmpfs',
+                           str(mount)], capture_output=True)
   if result.returncode:
     pytest.skip(f'cannot mount a size-limited tmpfs here: {result.stderr!r}')
   try:
@@ -172,5 +176,6 @@ def test_full_disk_fails_clearly_and_loses_nothing(smoke_config, tmp_path):
     state = train.run(smoke_config, bigger)
     assert int(state.step) == 12
   finally:
-    subprocess.run(['umount', str(mount)], check=False)
+    subprocess.run(['umount', '-l', str(mount)], check=False)  # -l: even if
+    # a background writer still holds a file open.
 

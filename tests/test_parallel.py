@@ -19,13 +19,17 @@ def test_jit_and_pmap_train_to_the_same_params(smoke_config, tmp_path):
   smoke_config.parallel.mode = 'pmap'
   pmap_state = train.run(smoke_config, str(tmp_path / 'pmap'))
   assert int(pmap_state.step) == 3
-  # Same maths, different reduction order: equal to float32 round-off.
+  # Same maths, different reduction order: the losses agree to float32
+  # round-off (below), and two LARS updates at temperature 0.1 amplify that
+  # round-off to ~2e-4 on the smallest BatchNorm parameters (measured); a
+  # real difference (per-device BN statistics, other augmentations) is
+  # orders of magnitude larger.
   jax.tree.map(
-      lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=5e-4),
       jax.tree.map(np.asarray, jit_state.params),
       jax.tree.map(np.asarray, pmap_state.params))
   jax.tree.map(
-      lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=5e-4),
       jax.tree.map(np.asarray, jit_state.mutables),
       jax.tree.map(np.asarray, pmap_state.mutables))
   # Training really moved the params (the comparison is not vacuous).
@@ -34,7 +38,7 @@ def test_jit_and_pmap_train_to_the_same_params(smoke_config, tmp_path):
   pmap_rows = metrics.read_jsonl(str(tmp_path / 'pmap' /
                                      'train_metrics.jsonl'))
   for a, b in zip(jit_rows, pmap_rows):
-    np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-4)
+    np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-5)
   assert jit_rows[-1]['update_norm'] > 0  # (Step 1 has lr 0: warm-up.)
 
 

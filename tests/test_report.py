@@ -5,6 +5,7 @@ import os
 import shutil
 import struct
 
+import ml_collections
 import numpy as np
 import pytest
 from absl import flags
@@ -15,6 +16,7 @@ from conftest import load_config
 from ssl_jax import plots
 from ssl_jax import report
 from ssl_jax import train
+from ssl_jax.data import sources
 
 _PNG = b'\x89PNG\r\n\x1a\n'
 
@@ -112,6 +114,19 @@ def test_main_reads_existing_results(workdir, tmp_path, capsys):
 def test_not_a_workdir_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match='config.json not found'):
     report.run(str(tmp_path))
+
+
+def test_streamed_eval_images_equal_in_memory_ones(fmnist_data_dir):
+  builder = sources.get_builder(ml_collections.ConfigDict(
+      {'name': 'fashion_mnist_offline', 'data_dir': fmnist_data_dir}))
+  split, idx = 'test[:1000]', np.array([999, 3, 3, 500])
+  arrays = sources.load_in_memory(builder, split)
+  in_memory = report.eval_images(builder, split, idx, image_size=28,
+                                 arrays=arrays)
+  streamed = report.eval_images(builder, split, idx, image_size=28)
+  assert in_memory.shape == (4, 28, 28, 1) and in_memory.dtype == np.uint8
+  np.testing.assert_array_equal(streamed, in_memory)
+  np.testing.assert_array_equal(in_memory, arrays[0][idx])  # 28 -> 28.
 
 
 def test_stratified_subset_keeps_class_shares():

@@ -10,10 +10,13 @@ torchvision (METHODS.md, "Augmentation primitives"), on values in [0, 1].
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ssl_jax.data import views as views_lib
 
-_LUMA = jnp.array([0.299, 0.587, 0.114])
+# A numpy constant: a jnp one would start a JAX backend at import time,
+# before the CLI can set the device count.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _gray(x):

@@ -137,7 +137,8 @@ def streamed_train(builder, split: str, views, *, global_batch: int,
 
 
 def eval_batches(builder, split: str, *, batch_size: int, image_size: int,
-                 shard: Shard = Shard(), arrays=None):
+                 shard: Shard = Shard(), arrays=None,
+                 num_batches: int | None = None):
   """Yields (images uint8 [batch, S, S, C], labels, valid mask) numpy batches.
 
   The split is read in order; the last batch is padded (mask False) so every
@@ -150,6 +151,9 @@ def eval_batches(builder, split: str, *, batch_size: int, image_size: int,
     image_size: evaluation side (largest centred square, resized).
     shard: this process's part of the split.
     arrays: optional (images, labels) already in memory.
+    num_batches: pad the stream with empty (all-masked) batches up to this
+      count, so that every process runs the same number of steps even when
+      the split does not divide evenly (collectives would hang otherwise).
   """
   if arrays is not None:
     images, labels = arrays
@@ -168,9 +172,15 @@ def eval_batches(builder, split: str, *, batch_size: int, image_size: int,
     ds = ds.map(lambda e: {k: v[0] for k, v in resize(
         {'image': e['image'][None], 'label': e['label'][None]}).items()})
     ds = ds.batch(batch_size)
+  count, shape = 0, None
   for batch in tfds.as_numpy(ds.prefetch(2)):
     n = len(batch['label'])
     pad = batch_size - n
     images = np.pad(batch['image'], ((0, pad), (0, 0), (0, 0), (0, 0)))
     labels = np.pad(batch['label'], (0, pad))
+    shape, count = images.shape, count + 1
     yield images, labels, np.arange(batch_size) < n
+  while num_batches is not None and count < num_batches and shape:
+    count += 1
+    yield (np.zeros(shape, np.uint8), np.zeros(batch_size, np.int32),
+           np.zeros(batch_size, bool))

@@ -27,10 +27,14 @@ def extract(embed_fn, state, builder, split: str, *, mesh,
   batch_sharding = NamedSharding(mesh, P(parallel.DATA_AXES))
   jitted = jax.jit(embed_fn, out_shardings=NamedSharding(mesh, P()))
   local_batch = batch_size // jax.process_count()
+  total = len(arrays[0]) if arrays is not None else (
+      builder.info.splits[split].num_examples)
+  # Every process runs as many batches as the largest shard needs.
+  num_batches = -(-(-(-total // jax.process_count())) // local_batch)
   features, labels = [], []
   for images, batch_labels, valid in pipeline.eval_batches(
       builder, split, batch_size=local_batch, image_size=image_size,
-      shard=shard, arrays=arrays):
+      shard=shard, arrays=arrays, num_batches=num_batches):
     images = jax.make_array_from_process_local_data(batch_sharding, images)
     out = np.asarray(jitted(state, images))
     if jax.process_count() > 1:  # Rows of every process, in process order.
@@ -42,12 +46,19 @@ def extract(embed_fn, state, builder, split: str, *, mesh,
   return np.concatenate(features), np.concatenate(labels).astype(np.int32)
 
 
-def raw_pixels(builder, split: str, *, image_size: int, arrays=None):
-  """Flattened [0, 1] pixels of the evaluation view (the kNN baseline)."""
+def eval_view_images(builder, split: str, *, image_size: int, arrays=None):
+  """uint8 evaluation views [N, S, S, C] and labels of a whole split, in
+  memory (raw-pixel kNN, fine-tuning)."""
   images, labels = [], []
   for batch, batch_labels, valid in pipeline.eval_batches(
       builder, split, batch_size=4096, image_size=image_size, arrays=arrays):
-    images.append(batch[valid].reshape(int(valid.sum()), -1))
+    images.append(batch[valid])
     labels.append(batch_labels[valid])
-  return (np.concatenate(images).astype(np.float32) / 255.0,
-          np.concatenate(labels).astype(np.int32))
+  return np.concatenate(images), np.concatenate(labels).astype(np.int32)
+
+
+def raw_pixels(builder, split: str, *, image_size: int, arrays=None):
+  """Flattened [0, 1] pixels of the evaluation view (the kNN baseline)."""
+  images, labels = eval_view_images(builder, split, image_size=image_size,
+                                    arrays=arrays)
+  return images.reshape(len(images), -1).astype(np.float32) / 255.0, labels

@@ -109,6 +109,21 @@ class MethodBase:
     evaluates: the online one, or DINO's teacher from `extras`)."""
     raise NotImplementedError
 
+  def backbone_params(self, params, extras):
+    """The backbone weights evaluated and fine-tuned (default: the trained
+    `params['backbone']`; I-JEPA: its target encoder)."""
+    del extras
+    return params['backbone']
+
+  def backbone_variables(self, params, mutables, extras) -> dict:
+    """Flax variables of the backbone `embed` evaluates, for fine-tuning:
+    {'params': ..., 'batch_stats': ... (ResNets)}."""
+    variables = {'params': self.backbone_params(params, extras)}
+    stats = mutables.get('batch_stats', {})
+    if 'backbone' in stats:
+      variables['batch_stats'] = stats['backbone']
+    return variables
+
 
 def apply_per_view(model, params, mutables, views, *, train=True,
                    method=None):

@@ -210,3 +210,12 @@ class Method(base.MethodBase):
     return self.model.apply({'params': extras['teacher'],
                              **mutables['teacher']}, images,
                             method=_Model.features)
+
+  def backbone_variables(self, params, mutables, extras) -> dict:
+    """The teacher's backbone (what `embed` evaluates)."""
+    del params
+    variables = {'params': extras['teacher']['backbone']}
+    stats = mutables['teacher'].get('batch_stats', {})
+    if 'backbone' in stats:
+      variables['batch_stats'] = stats['backbone']
+    return variables

@@ -37,7 +37,6 @@ from ssl_jax.data import masking
 from ssl_jax.methods import base
 from ssl_jax.models import mae_decoder
 from ssl_jax.models import patches
-from ssl_jax.models import vit
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -138,8 +137,3 @@ class Method(base.MethodBase):
     del mutables, extras
     return self.model.apply({'params': params}, images,
                             method=_Model.features)
-
-  def backbone_params(self, params, extras):
-    """The encoder weights evaluated and fine-tuned (evals/finetune.py)."""
-    del extras
-    return params['backbone']

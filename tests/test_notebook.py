@@ -1,0 +1,57 @@
+"""examples/quickstart.ipynb runs top to bottom on its smoke setting."""
+
+import os
+
+import nbclient
+import nbformat
+
+from conftest import REPO
+
+NOTEBOOK = os.path.join(REPO, 'examples', 'quickstart.ipynb')
+
+
+def _outputs(nb, kind):
+  """Text of every stream/text output, or the count of PNG displays."""
+  outs = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs]
+  if kind == 'png':
+    return sum('image/png' in o.get('data', {}) for o in outs)
+  return '\n'.join(o.get('text', '') + o.get('data', {}).get('text/plain', '')
+                   for o in outs)
+
+
+def test_committed_notebook_has_no_outputs():
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  nbformat.validate(nb)
+  for cell in nb.cells:
+    if cell.cell_type == 'code':
+      assert not cell.outputs and cell.execution_count is None, cell.source
+
+
+def test_quickstart_runs_top_to_bottom(fmnist_data_dir, tmp_path,
+                                       monkeypatch):
+  # The kernel is a new process: it inherits these.
+  monkeypatch.setenv('SSL_JAX_NOTEBOOK_SMOKE', '1')
+  monkeypatch.setenv('SSL_JAX_NOTEBOOK_WORKDIR', str(tmp_path))
+  monkeypatch.setenv('TFDS_DATA_DIR', fmnist_data_dir)
+  monkeypatch.setenv('PYTHONPATH', REPO)
+  monkeypatch.setenv('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')  # As conftest.
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  client = nbclient.NotebookClient(
+      nb, timeout=600, kernel_name='python3',
+      resources={'metadata': {'path': os.path.dirname(NOTEBOOK)}})
+  client.execute()  # Raises CellExecutionError, with the cell, on an error.
+
+  text = _outputs(nb, 'text')
+  assert 'SMOKE=True' in text
+  for table in ('simclr step 6 on fashion_mnist_offline (test[:1000])',
+                'align_uniform step 6 on fashion_mnist_offline'):
+    assert table in text, table
+  for row in ('kNN (SSL features)', 'kNN (raw pixels)', 'linear probe',
+              'RankMe (test features)'):
+    assert text.count(row) == 2, row
+  assert _outputs(nb, 'png') == 4
+  for name in ('curves', 'embedding_2d', 'spectrum', 'retrieval'):
+    assert (tmp_path / 'simclr' / 'report' / f'{name}.png').is_file(), name
+  # The new method's own loss terms were logged.
+  with open(tmp_path / 'align_uniform' / 'train_metrics.jsonl') as f:
+    assert '"uniformity"' in f.read()
