@@ -38,3 +38,19 @@ def report(row: dict, out: str | None) -> None:
   if out:
     with open(out, 'a') as f:
       f.write(json.dumps(row) + '\n')
+
+
+def xla_flops(jitted, *args) -> tuple[float | None, float]:
+  """(FLOPs of one call of `jitted(*args)` by XLA's cost analysis of the
+  compiled program, seconds to lower + compile).
+
+  None when the backend gives no count. cost_analysis() is a dict in new
+  jax, a list of one dict in old.
+  """
+  t0 = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  seconds = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
+  flops = float(cost.get('flops', 0.0)) if cost else 0.0
+  return (flops or None), seconds

@@ -25,6 +25,8 @@ from ssl_jax import train
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 import machine  # pylint: disable=g-import-not-at-top
 
+# Other benchmarks (scaling.py, mfu.py, conv_cpu.py, peer_torch.py) import
+# this module for build()/measure() and reuse these four flags.
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.',
                                           lock_config=True)
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps after compile.')
@@ -32,27 +34,45 @@ _OUT = flags.DEFINE_string('out', None, 'Append the JSON row here.')
 _LABEL = flags.DEFINE_string('label', '', 'Free text stored with the row.')
 
 
-def measure(config, steps: int) -> dict:
-  """Times `steps` train steps of `config` after one compiling step."""
+def build(config, batch=None):
+  """(train_step, state, host batch): the config's real step, as train.py
+  builds it, its initial state and one real batch from the pipeline (or
+  `batch`, to skip loading the dataset again)."""
   p = train.plan(config)
   state = p.parallel.init_state(p.init_fn)
   abstract = p.parallel.abstract_state(p.init_fn)
   factory = lambda **kw: step_lib.make_train_step(
       p.method, p.tx, p.schedule, seed=config.seed,
-      num_classes=p.num_classes, probe=config.probe.enabled, **kw)
+      num_classes=p.num_classes, probe=config.probe.enabled,
+      grad_accum_steps=config.grad_accum_steps, **kw)
   train_step = p.parallel.make_step(factory, abstract)
-  batch = next(train.train_stream(p, config, 0))
-  flops = None
-  if hasattr(train_step, 'jitted'):
-    compiled = train_step.jitted.lower(
-        state, train_step.put_batch(batch)).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops = float(cost.get('flops', 0.0)) if cost else None
+  if batch is None:
+    batch = next(train.train_stream(p, config, 0))
+  return train_step, state, batch
+
+
+def compiled_flops(train_step, state, batch) -> tuple[float | None, float]:
+  """(FLOPs of one global step by XLA's cost analysis, seconds to
+  lower+compile); (None, nan) under pmap (no `jitted`).
+
+  XLA counts the SPMD-partitioned program of one device; the mesh spans all
+  devices with equal shares, so the step's FLOPs are that times the count.
+  """
+  if not hasattr(train_step, 'jitted'):
+    return None, float('nan')
+  flops, seconds = machine.xla_flops(train_step.jitted, state,
+                                     train_step.put_batch(batch))
+  return (flops * jax.device_count() if flops else None), seconds
+
+
+def measure(config, steps: int) -> dict:
+  """Times `steps` train steps of `config` after one compiling step."""
+  train_step, state, batch = build(config)
+  flops, compile_seconds = compiled_flops(train_step, state, batch)
   t0 = time.perf_counter()
-  state, metrics = train_step(state, batch)
+  state, metrics = train_step(state, batch)  # Compiles again (no cache).
   jax.block_until_ready(metrics)
-  compile_seconds = time.perf_counter() - t0
+  first_step_seconds = time.perf_counter() - t0
   t0 = time.perf_counter()
   for _ in range(steps):
     state, metrics = train_step(state, batch)
@@ -64,6 +84,7 @@ def measure(config, steps: int) -> dict:
       'mode': config.parallel.mode, 'steps': steps,
       'images_per_second': config.batch_size / seconds,
       'step_ms': 1000 * seconds, 'compile_seconds': compile_seconds,
+      'first_step_seconds': first_step_seconds,
       'gflop_per_image': flops / config.batch_size / 1e9 if flops else None,
       'achieved_gflops': flops / seconds / 1e9 if flops else None,
   }

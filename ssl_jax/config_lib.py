@@ -176,7 +176,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
   """All the options of a backbone, so `--config.backbone.x=y` can set any."""
   if name == 'resnet':
-    options = dict(depth=18, width=1.0, cifar_stem=False)
+    # conv_impl: 'auto' (XLA's convolution; models/resnet.py) | 'xla' |
+    # 'im2col' | 'wgrad' (patches + matmul forms for XLA:CPU,
+    # docs/performance.md).
+    options = dict(depth=18, width=1.0, cifar_stem=False, conv_impl='auto')
   elif name == 'vit':
     options = dict(variant=config_dict.placeholder(str),
                    dim=config_dict.placeholder(int),
@@ -240,6 +243,7 @@ def shrink_for_smoke(config, batch_size: int = 32, steps: int = 6) -> None:
   config.eval.linear_epochs = 2
   config.eval.knn_k = 20
   config.eval.finetune_epochs = 1
+  config.eval.finetune_warmup_epochs = 0.2
 
 
 def _set(config, key):
@@ -394,6 +398,9 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          'must be > 0')
 
   _check_choice(config, 'parallel.mode', PARALLEL_MODES)
+  if config.backbone.name == 'resnet' and 'conv_impl' in config.backbone:
+    _check_choice(config, 'backbone.conv_impl',
+                  ('auto', 'xla', 'im2col', 'wgrad'))
   _check(config.parallel.mode == 'jit' or num_processes == 1,
          'parallel.mode', config.parallel.mode,
          f"'jit' with {num_processes} processes (pmap maps over one "

@@ -8,13 +8,22 @@ recipes: momentum 0.9, eps 1e-5, statistics over the global batch (under jit
 the batch is global; under pmap `bn_axis_name` syncs them). The last BN of each
 residual branch starts at zero (SimCLR's `init_zero`), so every block starts as
 the identity.
+
+`conv_impl` picks how the convolutions are computed (same parameters, same
+function): 'xla' is nn.Conv; 'im2col' / 'wgrad' are models/cpu_conv.py's
+patches + matmul forms for XLA:CPU; 'auto' (default) is CPU_CONV_IMPL when
+jax's default backend is the CPU and 'xla' elsewhere (GPU/TPU keep their
+native convolutions).
 """
 
 import functools
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+from ssl_jax.models import cpu_conv
 
 _STAGES = {
     18: ('basic', (2, 2, 2, 2)),
@@ -23,6 +32,26 @@ _STAGES = {
     101: ('bottleneck', (3, 4, 23, 3)),
     152: ('bottleneck', (3, 8, 36, 3)),
 }
+
+# What conv_impl='auto' means on CPU, chosen by the full train step
+# (benchmarks/conv_cpu.py, docs/performance.md). On the AVX-512 Xeon measured
+# last, the matmul forms ran the demo (width 0.125) at 0.53-0.70x of XLA's
+# own convolution and width 1 at 0.88-1.16x ('wgrad' +4-9% in the steadier
+# run): 'xla'. A 2-core AMD Zen 3 ran 'im2col' 1.5-1.7x faster at width 1:
+# set conv_impl there after measuring.
+CPU_CONV_IMPL = 'xla'
+
+
+def conv_module(impl: str = 'auto'):
+  """The Conv class for `impl` ('auto' | 'xla' | cpu_conv.IMPLS)."""
+  if impl == 'auto':
+    impl = CPU_CONV_IMPL if jax.default_backend() == 'cpu' else 'xla'
+  if impl == 'xla':
+    return nn.Conv
+  if impl not in cpu_conv.IMPLS:
+    raise ValueError(f"ResNet conv_impl {impl!r} not in "
+                     f"{('auto',) + cpu_conv.IMPLS}.")
+  return functools.partial(cpu_conv.Conv, impl=impl)
 
 
 class _Block(nn.Module):
@@ -59,6 +88,7 @@ class ResNet(nn.Module):
   cifar_stem: bool = False
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
+  conv_impl: str = 'auto'
 
   @property
   def feature_dim(self) -> int:
@@ -70,8 +100,8 @@ class ResNet(nn.Module):
     if self.depth not in _STAGES:
       raise ValueError(f'ResNet depth {self.depth} not in {sorted(_STAGES)}.')
     kind, stages = _STAGES[self.depth]
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
-                             padding='SAME',
+    conv = functools.partial(conv_module(self.conv_impl), use_bias=False,
+                             dtype=self.dtype, padding='SAME',
                              kernel_init=nn.initializers.variance_scaling(
                                  2.0, 'fan_out', 'normal'))
     norm = functools.partial(nn.BatchNorm, use_running_average=not train,
