@@ -20,7 +20,7 @@ from matplotlib.backends import backend_agg
 # Trainer metrics (step.py, train.py); every other key is the method's own.
 TRAINER_KEYS = ('step', 'loss', 'ssl_loss', 'lr', 'grad_norm', 'param_norm',
                 'update_norm', 'embedding_std', 'probe_top1', 'probe_loss',
-                'images_per_second', 'nonfinite')
+                'images_per_second', 'nonfinite', 'data_wait_fraction')
 MAP_METHODS = ('tsne', 'pca')
 _DPI = 110
 

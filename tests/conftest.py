@@ -20,6 +20,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE_CONFIG = os.path.join(REPO, 'configs', 'simclr_fashion_mnist.py')
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _release_compiled_programs():
+  """Frees every module's compiled programs when it ends.
+
+  Each XLA:CPU executable keeps memory mappings for its machine code; one
+  process compiling the whole suite's programs (hundreds, many for 8
+  devices) otherwise grows towards the kernel's vm.max_map_count and XLA
+  aborts in a later compile.
+  """
+  yield
+  jax.clear_caches()
+
+
 @pytest.fixture(scope='session')
 def fmnist_data_dir(tmp_path_factory):
   """A tfds data_dir with fashion_mnist_offline prepared from Debian's files.
