@@ -16,7 +16,9 @@ _LAUNCH = os.path.join(REPO, 'launch')
 @pytest.mark.parametrize('script', ['local_multiprocess.sh',
                                     'slurm_gpu.sbatch', 'tpu_pod.sh'])
 def test_script_parses(script):
-  subprocess.run(['bash', '-n', os.path.join(_LAUNCH, script)], check=True)
+  result = subprocess.run(['bash', '-n', os.path.join(_LAUNCH, script)],
+                          capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
 
 
 def _local(workdir, *flags):
