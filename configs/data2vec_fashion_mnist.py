@@ -29,6 +29,7 @@ few hundred steps; not tuned).
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import data2vec
 
 
@@ -45,16 +46,8 @@ def get_config(arg=None):
       'vit', dim=192, depth=6, heads=3, patch_size=4, cls_token=True,
       pool='mean')
 
-  config.data.name = 'fashion_mnist_offline'
-  config.data.mean = (0.2860,)
-  config.data.std = (0.3530,)
-  config.aug.crop_size = 28
-  config.aug.crop_scale = (0.2, 1.0)
-  config.aug.flip_p = 0.5
-  config.aug.jitter_p = 0.0
-  config.aug.gray_p = 0.0
-  config.aug.blur_p = (0.0,)
-  config.aug.solarize_p = (0.0,)
+  config_presets.fashion_mnist_data(config)
+  config_presets.crop_only_views(config, 28, crop_scale=(0.2, 1.0))
 
   config.optim.name = 'adamw'
   config.optim.lr = 1e-3

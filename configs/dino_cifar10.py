@@ -23,6 +23,7 @@ Needs the tfds `cifar10` dataset prepared in config.data.data_dir.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import dino
 
 
@@ -39,18 +40,8 @@ def get_config(arg=None):
   config.backbone = config_lib.backbone_config(
       'resnet', depth=18, width=1.0, cifar_stem=True)
 
-  config.data.name = 'cifar10'
-  config.data.image_size = 32
-  config.data.mean = (0.4914, 0.4822, 0.4465)
-  config.data.std = (0.2470, 0.2435, 0.2616)
-  config.aug.crop_size = 32
-  config.aug.crop_scale = (0.08, 1.0)
-  config.aug.flip_p = 0.5
-  config.aug.jitter = (0.4, 0.4, 0.2, 0.1)
-  config.aug.jitter_p = 0.8
-  config.aug.gray_p = 0.2
-  config.aug.blur_p = (0.0,)
-  config.aug.solarize_p = (0.0, 0.2)
+  config_presets.cifar10_data(config)
+  config_presets.cifar10_views(config)
   config.aug.local_crops = 0
 
   config.batch_size = 256
@@ -64,9 +55,7 @@ def get_config(arg=None):
   config.eval.knn_k = 200
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
+    config_presets.shrink_cifar10_for_smoke(config)
     config.backbone.width = 0.0625
     config.method.update(out_dim=64, head_hidden=32, head_bottleneck=16)
-    config.eval.batch_size = 64
-    config.eval.knn_k = 5
   return config

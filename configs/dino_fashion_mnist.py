@@ -29,6 +29,7 @@ length: 3 epochs, 0.5 warm-up.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import dino
 
 
@@ -61,14 +62,9 @@ def get_config(arg=None):
     raise config_lib.ConfigError(
         f'backbone={backbone!r}: use backbone=resnet or backbone=vit.')
 
-  config.data.name = 'fashion_mnist_offline'
-  config.data.mean = (0.2860,)
-  config.data.std = (0.3530,)
-  config.aug.crop_size = 28
-  config.aug.crop_scale = (0.4, 1.0)
-  config.aug.jitter = (0.4, 0.4, 0.0, 0.0)  # Grayscale: brightness, contrast.
-  config.aug.blur_p = (0.0,)
-  config.aug.solarize_p = (0.0, 0.2)
+  config_presets.fashion_mnist_data(config)
+  config_presets.fashion_mnist_views(config, crop_scale=(0.4, 1.0),
+                                     solarize_p=(0.0, 0.2))
   config.aug.local_crops = 4
   config.aug.local_crop_size = 14
   config.aug.local_crop_scale = (0.1, 0.4)

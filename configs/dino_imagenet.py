@@ -23,6 +23,7 @@ interpolating a learned one.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import dino
 
 
@@ -39,22 +40,8 @@ def get_config(arg=None):
   config.backbone = config_lib.backbone_config(
       'vit', variant='small', patch_size=16, pool='cls')
 
-  config.data.name = 'imagenet2012'
-  config.data.in_memory = False
-  config.data.train_split = 'train'
-  config.data.eval_split = 'validation'
-  config.data.image_size = 224
-  config.data.mean = (0.485, 0.456, 0.406)
-  config.data.std = (0.229, 0.224, 0.225)
-  config.data.shuffle_buffer = 50_000
-  config.aug.crop_size = 224
-  config.aug.crop_scale = (0.4, 1.0)
-  config.aug.flip_p = 0.5
-  config.aug.jitter = (0.4, 0.4, 0.2, 0.1)
-  config.aug.jitter_p = 0.8
-  config.aug.gray_p = 0.2
-  config.aug.blur_p = (1.0, 0.1)
-  config.aug.solarize_p = (0.0, 0.2)
+  config_presets.imagenet_data(config)
+  config_presets.imagenet_views(config, crop_scale=(0.4, 1.0))
   config.aug.local_crops = 8
   config.aug.local_crop_size = 96
   config.aug.local_crop_scale = (0.05, 0.4)
@@ -73,22 +60,13 @@ def get_config(arg=None):
   config.optim.weight_decay_end = 0.4
   config.optim.end_lr_ratio = 1e-6 / (0.0005 * 1024 / 256)  # min_lr 1e-6.
   config.optim.grad_clip_per_tensor = 3.0
-  config.dtype = 'bfloat16'
-  config.checkpoint.every_steps = 1000
-  config.checkpoint.async_save = True
-  config.log_every_steps = 100
-  config.eval.knn_k = 20
+  config_presets.imagenet_run_settings(config)
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
+    config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
         'vit', dim=16, depth=1, heads=2, patch_size=16, pool='cls')
     config.method.update(out_dim=64, head_hidden=32, head_bottleneck=16)
-    config.data.image_size = 64
-    config.data.shuffle_buffer = 64
-    config.aug.crop_size = 64
     config.aug.local_crops = 2
     config.aug.local_crop_size = 32
-    config.eval.batch_size = 64
-    config.eval.knn_k = 5
   return config

@@ -27,6 +27,7 @@ Evaluation (`embed`) uses the target encoder, mean-pooled.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import ijepa
 
 
@@ -42,21 +43,8 @@ def get_config(arg=None):
   config.backbone = config_lib.backbone_config(
       'vit', variant='huge', patch_size=14, cls_token=False, pool='mean')
 
-  config.data.name = 'imagenet2012'
-  config.data.in_memory = False
-  config.data.train_split = 'train'
-  config.data.eval_split = 'validation'
-  config.data.image_size = 224
-  config.data.mean = (0.485, 0.456, 0.406)
-  config.data.std = (0.229, 0.224, 0.225)
-  config.data.shuffle_buffer = 50_000
-  config.aug.crop_size = 224
-  config.aug.crop_scale = (0.3, 1.0)
-  config.aug.flip_p = 0.0
-  config.aug.jitter_p = 0.0
-  config.aug.gray_p = 0.0
-  config.aug.blur_p = (0.0,)
-  config.aug.solarize_p = (0.0,)
+  config_presets.imagenet_data(config)
+  config_presets.crop_only_views(config, 224, crop_scale=(0.3, 1.0), flip_p=0.0)
 
   config.batch_size = 2048
   config.total_epochs = 300.0
@@ -69,23 +57,14 @@ def get_config(arg=None):
   config.optim.weight_decay = 0.04
   config.optim.weight_decay_end = 0.4
   config.optim.end_lr_ratio = 1e-6 / 1e-3
-  config.dtype = 'bfloat16'
-  config.checkpoint.every_steps = 1000
-  config.checkpoint.async_save = True
-  config.log_every_steps = 100
-  config.eval.knn_k = 20
+  config_presets.imagenet_run_settings(config)
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
+    config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
         'vit', dim=16, depth=1, heads=2, patch_size=16, cls_token=False,
         pool='mean')
     # 64 px / 16: a 4x4 grid whose context block is 3x3.
     config.method.update(pred_dim=16, pred_depth=1, pred_heads=2,
                          num_context_tokens=3, min_keep=2)
-    config.data.image_size = 64
-    config.data.shuffle_buffer = 64
-    config.aug.crop_size = 64
-    config.eval.batch_size = 64
-    config.eval.knn_k = 5
   return config

@@ -22,6 +22,7 @@ Reported (FINETUNE.md, 1600-epoch checkpoints): fine-tune ViT-L 85.9
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import mae
 
 
@@ -34,21 +35,8 @@ def get_config(arg=None):
   config.backbone = config_lib.backbone_config(
       'vit', variant=arg.variant, patch_size=16, pool='cls')
 
-  config.data.name = 'imagenet2012'
-  config.data.in_memory = False
-  config.data.train_split = 'train'
-  config.data.eval_split = 'validation'
-  config.data.image_size = 224
-  config.data.mean = (0.485, 0.456, 0.406)
-  config.data.std = (0.229, 0.224, 0.225)
-  config.data.shuffle_buffer = 50_000
-  config.aug.crop_size = 224
-  config.aug.crop_scale = (0.2, 1.0)
-  config.aug.flip_p = 0.5
-  config.aug.jitter_p = 0.0
-  config.aug.gray_p = 0.0
-  config.aug.blur_p = (0.0,)
-  config.aug.solarize_p = (0.0,)
+  config_presets.imagenet_data(config)
+  config_presets.crop_only_views(config, 224, crop_scale=(0.2, 1.0))
 
   config.batch_size = 4096
   config.total_epochs = 800.0
@@ -60,20 +48,11 @@ def get_config(arg=None):
   config.optim.b2 = 0.95
   config.optim.weight_decay = 0.05
   config.optim.end_lr_ratio = 0.0
-  config.dtype = 'bfloat16'
-  config.checkpoint.every_steps = 1000
-  config.checkpoint.async_save = True
-  config.log_every_steps = 100
-  config.eval.knn_k = 20
+  config_presets.imagenet_run_settings(config)
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
+    config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
         'vit', dim=16, depth=1, heads=2, patch_size=16, pool='cls')
     config.method.update(decoder_dim=16, decoder_depth=1, decoder_heads=2)
-    config.data.image_size = 64
-    config.data.shuffle_buffer = 64
-    config.aug.crop_size = 64
-    config.eval.batch_size = 64
-    config.eval.knn_k = 5
   return config

@@ -29,6 +29,7 @@ config.data.data_dir.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import moco_v3
 
 # R50: epochs -> (base lr, weight decay, ema_base), CONFIG.md.
@@ -42,6 +43,10 @@ def get_config(arg=None):
   config.method = moco_v3.default_config()
   config.method.proj_dim = 256
   config.method.pred_hidden = (4096,)
+
+  config_presets.imagenet_data(config)
+  # BYOL's views; the crop scale is set per backbone below.
+  config_presets.imagenet_views(config)
 
   if arg.backbone == 'resnet':
     epochs = int(arg.epochs or 100)
@@ -84,31 +89,12 @@ def get_config(arg=None):
     raise config_lib.ConfigError(
         f'moco_v3_imagenet backbone={arg.backbone!r} not in resnet|vit.')
 
-  config.data.name = 'imagenet2012'
-  config.data.in_memory = False
-  config.data.train_split = 'train'
-  config.data.eval_split = 'validation'
-  config.data.image_size = 224
-  config.data.mean = (0.485, 0.456, 0.406)
-  config.data.std = (0.229, 0.224, 0.225)
-  config.data.shuffle_buffer = 50_000
-  config.aug.crop_size = 224
-  config.aug.jitter = (0.4, 0.4, 0.2, 0.1)
-  config.aug.jitter_p = 0.8
-  config.aug.gray_p = 0.2
-  config.aug.blur_p = (1.0, 0.1)
-  config.aug.solarize_p = (0.0, 0.2)
-
   config.batch_size = 4096
   config.total_epochs = float(epochs)
-  config.dtype = 'bfloat16'
-  config.checkpoint.every_steps = 1000
-  config.checkpoint.async_save = True
-  config.log_every_steps = 100
-  config.eval.knn_k = 20
+  config_presets.imagenet_run_settings(config)
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
+    config_presets.shrink_imagenet_for_smoke(config)
     if arg.backbone == 'resnet':
       config.backbone.width = 0.0625
     else:
@@ -116,9 +102,4 @@ def get_config(arg=None):
     config.method.proj_hidden = (32,) * len(config.method.proj_hidden)
     config.method.proj_dim = 16
     config.method.pred_hidden = (32,)
-    config.data.image_size = 64
-    config.data.shuffle_buffer = 64
-    config.aug.crop_size = 64
-    config.eval.batch_size = 64
-    config.eval.knn_k = 5
   return config

@@ -21,6 +21,7 @@ at 256 or 512 (cache), hence the batch.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import simclr
 
 
@@ -32,25 +33,15 @@ def get_config(arg=None):
   config.method.proj_hidden = (512,)
   config.method.proj_dim = 128
 
+  # resnet: the optimizer below; vit: AdamW lr 5e-4, wd 0.05.
+  config_presets.fashion_mnist_backbone(config, arg.backbone)
   if arg.backbone == 'resnet':
-    config.backbone = config_lib.backbone_config(
-        'resnet', depth=18, width=0.125, cifar_stem=True)
     config.optim.name = 'lars'
     config.optim.lr = 1.0  # x 128/256: peak 0.5.
     config.optim.weight_decay = 1e-6
-  else:  # A small ViT on 7x7 patches (16 tokens).
-    config.backbone = config_lib.backbone_config(
-        'vit', dim=192, depth=6, heads=3, patch_size=7, pool='mean')
-    config.optim.name = 'adamw'
-    config.optim.lr = 5e-4
-    config.optim.weight_decay = 0.05
 
-  config.data.name = 'fashion_mnist_offline'
-  config.data.mean = (0.2860,)
-  config.data.std = (0.3530,)
-  config.aug.crop_size = 28
-  config.aug.crop_scale = (0.2, 1.0)
-  config.aug.jitter = (0.4, 0.4, 0.0, 0.0)  # Grayscale: brightness, contrast.
+  config_presets.fashion_mnist_data(config)
+  config_presets.fashion_mnist_views(config, solarize_p=(0.0,))
 
   config.batch_size = 128
   config.total_epochs = 5.0
@@ -59,11 +50,7 @@ def get_config(arg=None):
   config.checkpoint.every_steps = 500
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config)
-    if arg.backbone == 'resnet':
-      config.backbone.width = 0.0625
-    else:
-      config.backbone.update(dim=16, depth=2, heads=2)
+    config_presets.shrink_fashion_mnist_for_smoke(config)
     config.method.proj_hidden = (32,)
     config.method.proj_dim = 16
   return config

@@ -12,6 +12,7 @@ p 0.8, grayscale 0.2, Gaussian blur 0.5, no solarize. Streams the tfds
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import simclr
 
 
@@ -25,20 +26,10 @@ def get_config(arg=None):
   config.backbone = config_lib.backbone_config('resnet', depth=50, width=1.0,
                                                cifar_stem=False)
 
-  config.data.name = 'imagenet2012'
-  config.data.in_memory = False
-  config.data.train_split = 'train'
-  config.data.eval_split = 'validation'
-  config.data.image_size = 224
-  config.data.mean = (0.485, 0.456, 0.406)
-  config.data.std = (0.229, 0.224, 0.225)
-  config.data.shuffle_buffer = 50_000
-  config.aug.crop_size = 224
-  config.aug.crop_scale = (0.08, 1.0)
-  config.aug.jitter = (0.8, 0.8, 0.8, 0.2)  # Strength 1.0.
-  config.aug.jitter_p = 0.8
-  config.aug.gray_p = 0.2
-  config.aug.blur_p = (0.5,)
+  config_presets.imagenet_data(config)
+  config_presets.imagenet_views(
+      config, jitter=(0.8, 0.8, 0.8, 0.2),  # Strength 1.0.
+      blur_p=(0.5,), solarize_p=(0.0,))
 
   config.batch_size = 4096
   config.total_epochs = 100.0
@@ -46,20 +37,11 @@ def get_config(arg=None):
   config.optim.name = 'lars'
   config.optim.lr = 0.3
   config.optim.weight_decay = 1e-6
-  config.dtype = 'bfloat16'
-  config.checkpoint.every_steps = 1000
-  config.checkpoint.async_save = True
-  config.log_every_steps = 100
-  config.eval.knn_k = 20
+  config_presets.imagenet_run_settings(config)
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
+    config_presets.shrink_imagenet_for_smoke(config)
     config.backbone.width = 0.0625
     config.method.proj_hidden = (32,)
     config.method.proj_dim = 16
-    config.data.image_size = 64
-    config.data.shuffle_buffer = 64
-    config.aug.crop_size = 64
-    config.eval.batch_size = 64
-    config.eval.knn_k = 5
   return config

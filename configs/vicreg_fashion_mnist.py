@@ -14,6 +14,7 @@ solarize 0.1 on both views. Not tuned by measurement.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import vicreg
 
 
@@ -24,27 +25,15 @@ def get_config(arg=None):
   config.method.proj_hidden = (512, 512)
   config.method.proj_dim = 512
 
+  # resnet: the optimizer below; vit: AdamW lr 5e-4, wd 0.05.
+  config_presets.fashion_mnist_backbone(config, arg.backbone)
   if arg.backbone == 'resnet':
-    config.backbone = config_lib.backbone_config(
-        'resnet', depth=18, width=0.125, cifar_stem=True)
     config.optim.name = 'lars'
     config.optim.lr = 0.3
     config.optim.weight_decay = 1e-4
-  else:  # A small ViT on 7x7 patches (16 tokens), as simclr_fashion_mnist.
-    config.backbone = config_lib.backbone_config(
-        'vit', dim=192, depth=6, heads=3, patch_size=7, pool='mean')
-    config.optim.name = 'adamw'
-    config.optim.lr = 5e-4
-    config.optim.weight_decay = 0.05
 
-  config.data.name = 'fashion_mnist_offline'
-  config.data.mean = (0.2860,)
-  config.data.std = (0.3530,)
-  config.aug.crop_size = 28
-  config.aug.crop_scale = (0.2, 1.0)
-  config.aug.jitter = (0.4, 0.4, 0.0, 0.0)  # Grayscale: brightness, contrast.
-  config.aug.blur_p = (0.0,)
-  config.aug.solarize_p = (0.1,)
+  config_presets.fashion_mnist_data(config)
+  config_presets.fashion_mnist_views(config, solarize_p=(0.1,))
 
   config.batch_size = 256
   config.total_epochs = 3.0
@@ -53,11 +42,7 @@ def get_config(arg=None):
   config.checkpoint.every_steps = 200
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config)
-    if arg.backbone == 'resnet':
-      config.backbone.width = 0.0625
-    else:
-      config.backbone.update(dim=16, depth=2, heads=2)
+    config_presets.shrink_fashion_mnist_for_smoke(config)
     config.method.proj_hidden = (32,)
     config.method.proj_dim = 16
   return config

@@ -17,6 +17,7 @@ Streams the tfds `imagenet2012` dataset from config.data.data_dir.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import config_presets
 from ssl_jax.methods import vicreg
 
 
@@ -32,22 +33,8 @@ def get_config(arg=None):
   config.backbone = config_lib.backbone_config('resnet', depth=50, width=1.0,
                                                cifar_stem=False)
 
-  config.data.name = 'imagenet2012'
-  config.data.in_memory = False
-  config.data.train_split = 'train'
-  config.data.eval_split = 'validation'
-  config.data.image_size = 224
-  config.data.mean = (0.485, 0.456, 0.406)
-  config.data.std = (0.229, 0.224, 0.225)
-  config.data.shuffle_buffer = 50_000
-  config.aug.crop_size = 224
-  config.aug.crop_scale = (0.08, 1.0)
-  config.aug.flip_p = 0.5
-  config.aug.jitter = (0.4, 0.4, 0.2, 0.1)
-  config.aug.jitter_p = 0.8
-  config.aug.gray_p = 0.2
-  config.aug.blur_p = (1.0, 0.1)
-  config.aug.solarize_p = (0.0, 0.2)
+  config_presets.imagenet_data(config)
+  config_presets.imagenet_views(config)
 
   config.batch_size = 2048
   config.total_epochs = 1000.0
@@ -56,21 +43,12 @@ def get_config(arg=None):
   config.optim.lr = 0.2
   config.optim.weight_decay = 1e-6
   config.optim.end_lr_ratio = 0.001
-  config.dtype = 'bfloat16'
-  config.checkpoint.every_steps = 1000
-  config.checkpoint.async_save = True
-  config.log_every_steps = 100
-  config.eval.knn_k = 20
+  config_presets.imagenet_run_settings(config)
 
   if arg.smoke:
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=3)
+    config_presets.shrink_imagenet_for_smoke(config)
     config.backbone.width = 0.0625
     config.method.proj_hidden = (32,)
     config.method.proj_dim = 16
-    config.data.image_size = 64
-    config.data.shuffle_buffer = 64
-    config.aug.crop_size = 64
-    config.eval.batch_size = 64
-    config.eval.knn_k = 5
   return config
 
