@@ -49,15 +49,8 @@ def synthetic_batch(views, channels: int, batch: int, seed: int,
   return out
 
 
-def run_steps(config, *, mode: str = 'jit', steps: int = 2,
-              channels: int = 1, total_steps: int = 10,
-              fixed_batch: bool = False):
-  """Trains `steps` steps; returns (state as global arrays, metrics list).
-
-  With `fixed_batch` every step sees the same images, each view of an
-  example showing the same picture (for "the loss goes down" checks);
-  otherwise each step draws new random crops.
-  """
+def _build(config, mode, channels, total_steps, traces):
+  """The method, its abstract and real-state makers and the parallel step."""
   config = config.copy_and_resolve_references()
   config.parallel.mode = mode
   config_lib.validate(config, jax.device_count())
@@ -72,13 +65,27 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
       train.sample_batch(method.views, channels),
       probe=config.probe.enabled)
   abstract = par.abstract_state(init_fn)
-  state = par.init_state(init_fn)
-  traces = []
   train_step = par.make_step(functools.partial(
       step_lib.make_train_step, method, tx, schedule, seed=config.seed,
       num_classes=NUM_CLASSES, probe=config.probe.enabled,
       trace_counter=traces, grad_accum_steps=config.grad_accum_steps),
                                 abstract)
+  return config, par, method, init_fn, abstract, train_step
+
+
+def run_steps(config, *, mode: str = 'jit', steps: int = 2,
+              channels: int = 1, total_steps: int = 10,
+              fixed_batch: bool = False):
+  """Trains `steps` steps; returns (state as global arrays, metrics list).
+
+  With `fixed_batch` every step sees the same images, each view of an
+  example showing the same picture (for "the loss goes down" checks);
+  otherwise each step draws new random crops.
+  """
+  traces = []
+  config, par, method, init_fn, _, train_step = _build(
+      config, mode, channels, total_steps, traces)
+  state = par.init_state(init_fn)
   history = []
   for i in range(steps):
     batch = synthetic_batch(method.views, channels, config.batch_size,
@@ -87,6 +94,18 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
     history.append({k: float(v) for k, v in jax.device_get(metrics).items()})
   assert len(traces) == 1, f'the step was traced {len(traces)} times'
   return par.to_saveable(state), history
+
+
+def lower_step(config, channels: int = 1, total_steps: int = 10):
+  """Builds the method and lowers its jit step for the mesh, without
+  compiling: returns the step's abstract (state, metrics) outputs."""
+  config, par, method, _, abstract, train_step = _build(
+      config, 'jit', channels, total_steps, [])
+  batch = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                     sharding=par.batch_sharding),
+      synthetic_batch(method.views, channels, config.batch_size, 0))
+  return train_step.jitted.lower(abstract, batch).out_info
 
 
 def assert_same_training(config, steps: int = 2, rtol=2e-4, atol=2e-5,

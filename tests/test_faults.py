@@ -23,7 +23,7 @@ from ssl_jax import checkpoint
 from ssl_jax import guards
 from ssl_jax import train
 
-from conftest import REPO, SMOKE_CONFIG
+from conftest import REPO, SMOKE_CONFIG, UNOPTIMISED_XLA
 
 TOTAL = 12
 
@@ -36,7 +36,8 @@ def _cli(workdir, data_dir, *extra):
 
 
 def _env():
-  return dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED='1')
+  return dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED='1',
+              **UNOPTIMISED_XLA)
 
 
 def _final_params(workdir):

@@ -1,6 +1,6 @@
 """Every method's shipped configs run their smoke preset through the real
 train step (synthetic batches, no dataset): the Fashion-MNIST ones must lower
-the loss on a fixed batch; the CIFAR-10 / ImageNet ones must take a step.
+the loss on a fixed batch; the CIFAR-10 ones must build and lower their step.
 
 (test_config_smoke.py runs SimCLR's end to end on stand-in datasets; the
 method files' own tests check jit == pmap.)
@@ -9,6 +9,7 @@ method files' own tests check jit == pmap.)
 import glob
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -47,15 +48,22 @@ def test_smoke_config_lowers_the_loss_on_a_fixed_batch(path):
 
 
 # CIFAR-10 presets of the methods other than SimCLR (whose CIFAR-10 and
-# ImageNet configs run end to end in test_config_smoke.py). The ImageNet
-# presets differ from these in data and depth only and are built and
-# validated in test_configs.py: a ResNet-50 step each would cost minutes.
+# ImageNet configs run end to end in test_config_smoke.py). Their step is the
+# same code as the Fashion-MNIST presets' above, on 3 channels with other
+# hyperparameters: what can break is the config, so each is validated, built
+# and its step lowered for the 8-device mesh (compiling a ResNet step each
+# would cost ~12 s apiece). The ImageNet presets are built and validated in
+# test_configs.py.
 @pytest.mark.parametrize(
     'path', [p for p in _configs('cifar10')
              if not os.path.basename(p).startswith('simclr')],
     ids=os.path.basename)
-def test_paper_config_smoke_preset_takes_a_step(path):
+def test_paper_config_smoke_preset_builds_and_its_step_lowers(path):
   config = config_lib.load_file(f'{path}:smoke')
-  state, history = harness.run_steps(config, steps=1, channels=3)
-  assert int(state.step) == 1
-  assert np.isfinite(history[0]['loss'])
+  state, metrics = harness.lower_step(config, channels=3)
+  assert metrics['loss'].shape == () and metrics['loss'].dtype == np.float32
+  assert state.step.shape == ()
+  # The stem sees RGB: its kernel has 3 input channels.
+  kernels = [x.shape for x in jax.tree.leaves(state.params['model'])
+             if len(x.shape) == 4]  # HWIO convolution kernels.
+  assert sum(k[2] == 3 for k in kernels) == 1, kernels

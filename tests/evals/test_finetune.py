@@ -7,6 +7,7 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from ssl_jax import config_lib
 from ssl_jax import methods
@@ -105,6 +106,7 @@ def test_separable_problem_is_learned():
   assert result['layer_decay'] == 0.75 and result['epochs'] == 4
 
 
+@pytest.mark.usefixtures('optimised_xla')  # 24 ResNet steps.
 def test_resnet_fine_tunes_with_batch_norm_and_no_layer_decay():
   method, state = _method_and_state(name='simclr')
   stats = finetune.pretrained_backbone(method, state)['batch_stats']

@@ -109,14 +109,16 @@ def test_resnet_equal_with_both_implementations(impl, cifar_stem):
                          mutable=['batch_stats'])
     return jnp.sum(out ** 2), out
 
+  # Jitted: one compile each, not an op-by-op dispatch of the whole network.
   with jax.default_matmul_precision('highest'):
-    (_, want), want_grads = jax.value_and_grad(
-        lambda p: loss(plain, p), has_aux=True)(variables['params'])
-    (_, got), got_grads = jax.value_and_grad(
-        lambda p: loss(ours, p), has_aux=True)(variables['params'])
+    (_, want), want_grads = jax.jit(jax.value_and_grad(
+        lambda p: loss(plain, p), has_aux=True))(variables['params'])
+    (_, got), got_grads = jax.jit(jax.value_and_grad(
+        lambda p: loss(ours, p), has_aux=True))(variables['params'])
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(ours.apply(variables, x, train=False),
-                               plain.apply(variables, x, train=False),
+    evaluate = lambda model: jax.jit(
+        lambda v: model.apply(v, x, train=False))(variables)
+    np.testing.assert_allclose(evaluate(ours), evaluate(plain),
                                rtol=1e-4, atol=1e-5)
   # Train-mode BN over the few pixels of the last stages amplifies float
   # rounding (different summation orders): compare on the gradients' scale.
