@@ -62,7 +62,7 @@ def collapse_std(embedding):
 
 def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
                     probe: bool = True, gather=_identity,
-                    mean_grads=_identity, trace_counter=None,
+                    mean_grads=_identity, on_trace=None,
                     nan_at_step: int | None = None,
                     grad_accum_steps: int = 1, batch_shards: int = 1):
   """Returns the pure step function (not yet jitted or pmapped).
@@ -76,8 +76,9 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     probe: whether the online probe is trained.
     gather: applied to the per-example outputs before the objective.
     mean_grads: applied to the gradients before the update.
-    trace_counter: optional list; one element is appended per trace, so a
-      caller can detect recompiles.
+    on_trace: optional callable, called each time the step is traced (not
+      each step): a caller can count or refuse recompiles before XLA
+      compiles.
     nan_at_step: fault injection for tests (config.debug.nan_at_step): the
       loss of that step is made NaN.
     grad_accum_steps: split the batch into this many micro-batches, run them
@@ -152,8 +153,8 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     return (mean(loss), (mean(metrics), mutables, aux)), grads
 
   def train_step(state, batch):
-    if trace_counter is not None:
-      trace_counter.append(1)  # Runs at trace time only.
+    if on_trace is not None:
+      on_trace()  # Runs at trace time only.
     rng = jax.random.fold_in(jax.random.PRNGKey(seed), state.step)
     aug_rng, model_rng = jax.random.split(rng)
     compute = micro_step if grad_accum_steps == 1 else accumulated

@@ -127,6 +127,11 @@ def restore_or_init(p: Plan, config, workdir: str):
 
 def train_stream(p: Plan, config, start_step: int):
   """Host batches for steps start_step..total_steps-1 of this process."""
+  return train_dataset(p, config, start_step).as_numpy_iterator()
+
+
+def train_dataset(p: Plan, config, start_step: int):
+  """train_stream's tf.data.Dataset (benchmarks extend it)."""
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
   data = config.data
   if data.in_memory:
@@ -141,7 +146,7 @@ def train_stream(p: Plan, config, start_step: int):
         global_batch=config.batch_size, seed=config.seed,
         start_step=start_step, shuffle_buffer=data.shuffle_buffer,
         shard=shard, prefetch=data.prefetch)
-  return ds.as_numpy_iterator()
+  return ds
 
 
 def _write_config(config, workdir: str) -> None:
@@ -178,10 +183,19 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
 
   # -------------------------------------------------------------------- step
   traces = []
+
+  def refuse_a_second_trace():
+    # Raised while tracing, so before XLA compiles the new program and
+    # before the donated state is touched.
+    traces.append(1)
+    if len(traces) > 1:
+      raise RecompileError(f'train_step traced {len(traces)} times: a '
+                           'batch changed shape or dtype.')
+
   factory = functools.partial(
       step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
       num_classes=p.num_classes, probe=config.probe.enabled,
-      trace_counter=traces, nan_at_step=config.debug.nan_at_step,
+      on_trace=refuse_a_second_trace, nan_at_step=config.debug.nan_at_step,
       grad_accum_steps=config.grad_accum_steps)
   train_step = p.parallel.make_step(factory, abstract)
 
@@ -199,8 +213,6 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
         step -= 1
         break
       state, metrics = train_step(state, batch)
-      if len(traces) > 1:
-        raise RecompileError(f'train_step traced {len(traces)} times.')
       if pending:  # Last step's flag: checked while this step runs.
         nonfinite.check(*pending)
       pending = (step, metrics)

@@ -21,9 +21,9 @@ os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.5'
 # Unoptimised XLA: correct, faster to compile, slower to run. Most tests run
 # a few steps, where it wins (measured: 239 s vs 355 s for the train, method
 # and parallel tests); subprocesses that train a few steps opt in with
-# UNOPTIMISED_XLA, and tests that run many convolution steps (fine-tuning,
+# subprocess_env(), and tests that run many convolution steps (fine-tuning,
 # ResNet-50, the CLI's evaluation) use optimised code (`optimised_xla`).
-UNOPTIMISED_XLA = {'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'}
+_UNOPTIMISED_XLA = {'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'}
 
 import jax  # pylint: disable=g-import-not-at-top
 
@@ -37,6 +37,15 @@ from ssl_jax.data import fashion_mnist_offline  # pylint: disable=g-import-not-a
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE_CONFIG = os.path.join(REPO, 'configs', 'simclr_fashion_mnist.py')
+
+
+def subprocess_env(unoptimised: bool = True, **extra) -> dict[str, str]:
+  """The environment for a process a test starts: this one's (so the
+  session's compilation cache is shared), the repository importable, and
+  unoptimised XLA unless the process runs long enough to want optimised
+  code; unbuffered, for tests that read its output as it comes."""
+  return dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED='1',
+              **(_UNOPTIMISED_XLA if unoptimised else {}), **extra)
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -56,9 +65,10 @@ def _release_compiled_programs():
 def optimised_xla():
   """XLA's optimisations on for one test: ResNet steps run several times
   faster, which pays for the longer compiles when a test runs many."""
+  before = jax.config.read('jax_disable_most_optimizations')
   jax.config.update('jax_disable_most_optimizations', False)
   yield
-  jax.config.update('jax_disable_most_optimizations', True)
+  jax.config.update('jax_disable_most_optimizations', before)
 
 
 @pytest.fixture(scope='session')

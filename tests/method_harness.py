@@ -68,7 +68,8 @@ def _build(config, mode, channels, total_steps, traces):
   train_step = par.make_step(functools.partial(
       step_lib.make_train_step, method, tx, schedule, seed=config.seed,
       num_classes=NUM_CLASSES, probe=config.probe.enabled,
-      trace_counter=traces, grad_accum_steps=config.grad_accum_steps),
+      on_trace=lambda: traces.append(1),
+      grad_accum_steps=config.grad_accum_steps),
                                 abstract)
   return config, par, method, init_fn, abstract, train_step
 

@@ -22,3 +22,21 @@ def test_dense_layer_flops_match_a_hand_count():
   # A multiply and an add per weight per example, then the bias add.
   assert flops == 2 * batch * fan_in * fan_out + batch * fan_out
   assert seconds > 0
+
+
+def test_all_on_host_augmentation_twin_does_the_device_work():
+  """augment_split.py's tf.data twin of the device augmentation must do the
+  same operations; its deterministic ones (probability 1, fixed sigma) give
+  the device's values."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import augment_split  # pylint: disable=g-import-not-at-top
+  from ssl_jax.data import augment  # pylint: disable=g-import-not-at-top
+  from ssl_jax.data import views  # pylint: disable=g-import-not-at-top
+  image = np.random.default_rng(0).integers(0, 256, (9, 9, 3), np.uint8)
+  spec = views.ViewSpec(crop_size=9, flip_p=1.0, jitter_p=0.0, gray_p=0.0,
+                        blur_p=1.0, blur_sigma=(0.8, 0.8), solarize_p=1.0)
+  host = augment_split._host_augment(tf.constant(image), spec).numpy()  # pylint: disable=protected-access
+  device = augment.augment_one(jnp.asarray(image), jax.random.PRNGKey(0),
+                               spec)
+  np.testing.assert_allclose(host, device, atol=1e-5)

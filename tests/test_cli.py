@@ -5,15 +5,14 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, SMOKE_CONFIG, UNOPTIMISED_XLA
+from conftest import REPO, SMOKE_CONFIG, subprocess_env
 
 
 def _run(*args, check=True, unoptimised=True):
   # Training a few steps compiles faster unoptimised; the evaluation runs
   # long enough to want optimised code.
-  env = dict(os.environ, PYTHONPATH=REPO,
-             **(UNOPTIMISED_XLA if unoptimised else {}))
-  result = subprocess.run([sys.executable, '-m', *args], cwd=REPO, env=env,
+  result = subprocess.run([sys.executable, '-m', *args], cwd=REPO,
+                          env=subprocess_env(unoptimised),
                           capture_output=True, text=True, timeout=600)
   if check and result.returncode:
     raise AssertionError(f'{args} failed:\n{result.stdout}\n{result.stderr}')

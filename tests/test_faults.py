@@ -23,7 +23,7 @@ from ssl_jax import checkpoint
 from ssl_jax import guards
 from ssl_jax import train
 
-from conftest import REPO, SMOKE_CONFIG, UNOPTIMISED_XLA
+from conftest import REPO, SMOKE_CONFIG, subprocess_env
 
 TOTAL = 12
 
@@ -35,11 +35,6 @@ def _cli(workdir, data_dir, *extra):
           '--config.log_every_steps=1', *extra]
 
 
-def _env():
-  return dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED='1',
-              **UNOPTIMISED_XLA)
-
-
 def _final_params(workdir):
   step, state = checkpoint.load_numpy(workdir)
   return step, state['params']
@@ -49,14 +44,15 @@ def _final_params(workdir):
 def reference(fmnist_data_dir, tmp_path_factory):
   """An uninterrupted CLI run: the numbers every recovery must reproduce."""
   workdir = str(tmp_path_factory.mktemp('reference'))
-  subprocess.run(_cli(workdir, fmnist_data_dir), env=_env(), check=True,
-                 capture_output=True, cwd=REPO, timeout=600)
+  subprocess.run(_cli(workdir, fmnist_data_dir), env=subprocess_env(),
+                 check=True, capture_output=True, cwd=REPO, timeout=600)
   return _final_params(workdir)
 
 
 def _start_and_wait_for_step(cmd, step):
-  proc = subprocess.Popen(cmd, env=_env(), cwd=REPO, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+  proc = subprocess.Popen(cmd, env=subprocess_env(), cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
   for line in proc.stdout:
     if line.startswith(f'step {step}/'):
       return proc
@@ -86,8 +82,8 @@ def test_sigterm_then_kills_then_resume_end_where_a_clean_run_ends(
     proc.wait(timeout=60)
     after = checkpoint.latest_step(workdir)
     assert after >= before  # Never lost a complete checkpoint.
-  subprocess.run(cmd, env=_env(), check=True, capture_output=True, cwd=REPO,
-                 timeout=600)
+  subprocess.run(cmd, env=subprocess_env(), check=True, capture_output=True,
+                 cwd=REPO, timeout=600)
   step, params = _final_params(workdir)
   ref_step, ref_params = reference
   assert step == ref_step == TOTAL

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, SMOKE_CONFIG
+from conftest import REPO, SMOKE_CONFIG, subprocess_env
 
 _LAUNCH = os.path.join(REPO, 'launch')
 
@@ -22,8 +22,7 @@ def test_script_parses(script):
 
 
 def _local(workdir, *flags):
-  # Fewer XLA optimisations: compiles faster, as in conftest.py.
-  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS='1')
+  env = subprocess_env()
   return subprocess.run(
       ['bash', os.path.join(_LAUNCH, 'local_multiprocess.sh'), '2',
        f'{SMOKE_CONFIG}:smoke', workdir, *flags],

@@ -17,17 +17,13 @@ import numpy as np
 from ssl_jax import checkpoint
 from ssl_jax import train
 
-from conftest import REPO, SMOKE_CONFIG, UNOPTIMISED_XLA, load_config
+from conftest import REPO, SMOKE_CONFIG, load_config, subprocess_env
 
 
 def _cmd(workdir, data_dir, steps, *extra):
   return [sys.executable, '-m', 'ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
           f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
           f'--config.total_steps={steps}', '--config.warmup_steps=1', *extra]
-
-
-def _env():
-  return dict(os.environ, PYTHONPATH=REPO, **UNOPTIMISED_XLA)
 
 
 def _params(workdir):
@@ -44,15 +40,15 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(
   result = subprocess.run(
       ['bash', os.path.join(REPO, 'launch', 'local_multiprocess.sh'), '2',
        f'{SMOKE_CONFIG}:smoke', two, *flags],
-      env=dict(_env(), CPU_DEVICES_PER_PROCESS='4'), cwd=REPO,
+      env=subprocess_env(CPU_DEVICES_PER_PROCESS='4'), cwd=REPO,
       capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
   with open(os.path.join(two, 'logs', 'process_1.log')) as f:
     log_1 = f.read()
   assert 'step 2/2' in result.stdout and 'step 2/2' not in log_1  # 0 only.
   subprocess.run(_cmd(one, fmnist_data_dir, 2, '--cpu_devices=8'),
-                 env=_env(), cwd=REPO, check=True, capture_output=True,
-                 timeout=600)
+                 env=subprocess_env(), cwd=REPO, check=True,
+                 capture_output=True, timeout=600)
   (step_two, params_two), (step_one, params_one) = _params(two), _params(one)
   assert step_two == step_one == 2
   # Same global batches and maths; collectives differ (gloo vs in-process),

@@ -5,7 +5,7 @@ import os
 import nbclient
 import nbformat
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 
 NOTEBOOK = os.path.join(REPO, 'examples', 'quickstart.ipynb')
 
@@ -33,8 +33,8 @@ def test_quickstart_runs_top_to_bottom(fmnist_data_dir, tmp_path,
   monkeypatch.setenv('SSL_JAX_NOTEBOOK_SMOKE', '1')
   monkeypatch.setenv('SSL_JAX_NOTEBOOK_WORKDIR', str(tmp_path))
   monkeypatch.setenv('TFDS_DATA_DIR', fmnist_data_dir)
-  monkeypatch.setenv('PYTHONPATH', REPO)
-  monkeypatch.setenv('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')  # As conftest.
+  for key, value in subprocess_env().items():
+    monkeypatch.setenv(key, value)
   nb = nbformat.read(NOTEBOOK, as_version=4)
   client = nbclient.NotebookClient(
       nb, timeout=600, kernel_name='python3',

@@ -21,6 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ssl_jax.models import vit
+
 
 class GroupedConv(nn.Module):
   """'same' k x k convolution in `groups` groups, stride 1, with bias.
@@ -83,7 +85,7 @@ class Decoder2d(nn.Module):
                       name=f'conv{i}')(x)
       x = nn.LayerNorm(epsilon=1e-5, use_bias=False, use_scale=False,
                        dtype=self.dtype)(x)
-      x = nn.gelu(x, approximate=False)
+      x = vit.gelu(x)
       if residual.shape[-1] == x.shape[-1]:
         x = x + residual
       residual = x

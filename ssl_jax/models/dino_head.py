@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from ssl_jax.losses import contrastive
+from ssl_jax.models import vit
 
 # torch's trunc_normal_(std=0.02, a=-2, b=2) truncates at +-2 in value, i.e.
 # at +-100 std: a plain normal.
@@ -77,7 +78,7 @@ class DINOHead(nn.Module):
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          epsilon=1e-5, axis_name=self.bn_axis_name,
                          name=f'bn{i}')(x.astype(jnp.float32))
-      x = nn.gelu(x, approximate=False).astype(self.dtype)  # torch nn.GELU.
+      x = vit.gelu(x).astype(self.dtype)  # torch nn.GELU.
     z = dense(self.bottleneck, 'mlp2')(x).astype(jnp.float32)
     logits = WeightNormDense(self.out_dim,
                              learn_scale=not self.norm_last_layer,
