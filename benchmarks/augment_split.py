@@ -10,7 +10,7 @@ and solarize run on the device inside the jitted step
 (ssl_jax/data/augment.py). The alternative measured here puts those same
 operations, as torchvision/solo-learn do, into the host pipeline: a
 per-image tf.data map after the crops, written with tf.image / tf.nn ops
-(this file's `_host_augment`: the same operations and probabilities, its
+(this file's `host_augment`: the same operations and probabilities, its
 own random draws), float32 out.
 
 Reports, per configuration:
@@ -69,7 +69,7 @@ def _blur(x, sigma, size):
   return tf.nn.depthwise_conv2d(x, cols, [1, 1, 1, 1], 'VALID')[0]
 
 
-def _host_augment(image, spec):
+def host_augment(image, spec):
   """One uint8 crop -> float32 in [0, 1]: flip, jitter, gray, blur,
   solarize with the view's probabilities (augment.augment_one's work)."""
   x = tf.cast(image, tf.float32) / 255.0
@@ -133,7 +133,7 @@ def _host_rates(config, views):
   def all_on_host(batch):
     for v, spec in enumerate(views):
       batch[f'view{v}'] = tf.map_fn(
-          lambda im, spec=spec: _host_augment(im, spec), batch[f'view{v}'],
+          lambda im, spec=spec: host_augment(im, spec), batch[f'view{v}'],
           fn_output_signature=tf.float32)
     return batch
 

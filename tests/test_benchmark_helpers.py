@@ -36,7 +36,7 @@ def test_all_on_host_augmentation_twin_does_the_device_work():
   image = np.random.default_rng(0).integers(0, 256, (9, 9, 3), np.uint8)
   spec = views.ViewSpec(crop_size=9, flip_p=1.0, jitter_p=0.0, gray_p=0.0,
                         blur_p=1.0, blur_sigma=(0.8, 0.8), solarize_p=1.0)
-  host = augment_split._host_augment(tf.constant(image), spec).numpy()  # pylint: disable=protected-access
+  host = augment_split.host_augment(tf.constant(image), spec).numpy()
   device = augment.augment_one(jnp.asarray(image), jax.random.PRNGKey(0),
                                spec)
   np.testing.assert_allclose(host, device, atol=1e-5)
