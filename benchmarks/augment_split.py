@@ -79,20 +79,23 @@ def host_augment(image, spec):
   gray = lambda y: (tf.reduce_sum(y * luma, -1, keepdims=True) if color
                     else y)
   x = tf.cond(coin(spec.flip_p), lambda: x[:, ::-1], lambda: x)
-  b, c, s, h = spec.jitter
-  u = tf.random.uniform([4], -1.0, 1.0)
-  ops = [lambda y: y * (1 + b * u[0]),
-         lambda y: (y - tf.reduce_mean(gray(y))) * (1 + c * u[1]) +
-         tf.reduce_mean(gray(y))]
-  if color:
-    ops += [lambda y: (y - gray(y)) * (1 + s * u[2]) + gray(y),
-            lambda y: tf.image.adjust_hue(y, h * u[3])]
-  jittered, order = x, tf.random.shuffle(tf.range(len(ops)))
-  for position in range(len(ops)):
-    jittered = tf.clip_by_value(
-        tf.switch_case(order[position], [lambda f=f: f(jittered)
-                                         for f in ops]), 0.0, 1.0)
-  x = tf.cond(coin(spec.jitter_p), lambda: jittered, lambda: x)
+  blend = lambda y, other, factor: (y - other) * factor + other
+
+  def jitter(y):  # Inside the cond: computed only when it applies.
+    b, c, s, h = spec.jitter
+    u = tf.random.uniform([4], -1.0, 1.0)
+    ops = [lambda y: y * (1 + b * u[0]),
+           lambda y: blend(y, tf.reduce_mean(gray(y)), 1 + c * u[1])]
+    if color:
+      ops += [lambda y: blend(y, gray(y), 1 + s * u[2]),
+              lambda y: tf.image.adjust_hue(y, h * u[3])]
+    order = tf.random.shuffle(tf.range(len(ops)))
+    for position in range(len(ops)):
+      y = tf.clip_by_value(tf.switch_case(
+          order[position], [lambda f=f: f(y) for f in ops]), 0.0, 1.0)
+    return y
+
+  x = tf.cond(coin(spec.jitter_p), lambda: jitter(x), lambda: x)
   if color:
     x = tf.cond(coin(spec.gray_p),
                 lambda: tf.broadcast_to(gray(x), tf.shape(x)), lambda: x)
@@ -116,19 +119,20 @@ def _images_per_second(ds, batch_size, batches):
   return batches * batch_size / (time.perf_counter() - t0)
 
 
-def _host_rates(config, views):
-  """(crops-only img/s, all-on-host img/s) of the host pipeline."""
-  if _SYNTHETIC.value:
-    size, channels = _SYNTHETIC_SIZE.value, len(config.data.mean)
-    images = np.random.default_rng(0).integers(
-        0, 256, (_SYNTHETIC.value, size, size, channels), np.uint8)
-    labels = np.zeros(len(images), np.int64)
-    make = lambda: pipeline.in_memory_train(
-        images, labels, views, global_batch=config.batch_size, seed=0,
-        start_step=0, total_steps=10**6)
-  else:
-    p = train.plan(config)
-    make = lambda: train.train_dataset(p, config, 0)
+def _synthetic_datasets(config, views):
+  """A maker of crop pipelines over --synthetic random images."""
+  size, channels = _SYNTHETIC_SIZE.value, len(config.data.mean)
+  images = np.random.default_rng(0).integers(
+      0, 256, (_SYNTHETIC.value, size, size, channels), np.uint8)
+  labels = np.zeros(len(images), np.int64)
+  return lambda: pipeline.in_memory_train(
+      images, labels, views, global_batch=config.batch_size, seed=0,
+      start_step=0, total_steps=10**6)
+
+
+def _host_rates(config, views, make):
+  """(crops-only img/s, all-on-host img/s) of the datasets `make()`
+  returns (the crop pipeline, built afresh for each measurement)."""
 
   def all_on_host(batch):
     for v, spec in enumerate(views):
@@ -170,9 +174,12 @@ def main(argv):
     views = views_lib.views_from_config(
         config.aug, methods.get(config.method.name).num_views)
     method = types.SimpleNamespace(config=config, views=views)
+    make = _synthetic_datasets(config, views)
   else:
-    method = train.plan(config).method
-  crops_rate, host_rate = _host_rates(config, method.views)
+    p = train.plan(config)
+    method = p.method
+    make = lambda: train.train_dataset(p, config, 0)
+  crops_rate, host_rate = _host_rates(config, method.views, make)
   steps = flags.FLAGS.steps
   step = (step_throughput.measure(config, steps)['images_per_second']
           if steps and not _SYNTHETIC.value else None)

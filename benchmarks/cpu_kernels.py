@@ -36,14 +36,10 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 import machine  # pylint: disable=g-import-not-at-top
 
-try:
-  import torch  # pylint: disable=g-import-not-at-top
-  import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
-except ImportError:
-  sys.exit('cpu_kernels.py needs PyTorch: pip install torch==2.13.0 '
-           '(the `bench` extra of setup.cfg).')
-
 from ssl_jax.models import vit  # pylint: disable=g-import-not-at-top
+
+torch = machine.require_torch('cpu_kernels.py')
+F = torch.nn.functional
 
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Alternating rounds.')
 _REPEATS = flags.DEFINE_integer('repeats', 20, 'Calls timed per round.')
@@ -64,6 +60,8 @@ def _torch_fwd_bwd(f, *xs):
   xs = [x.clone().requires_grad_(True) for x in xs]
 
   def run():
+    for x in xs:  # Fresh gradients, as JAX returns: no accumulation.
+      x.grad = None
     (f(*xs) ** 2).sum().backward()
     return xs[0].grad
   return run

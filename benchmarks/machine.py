@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import sys
 import time
 
 import jax
@@ -29,6 +30,17 @@ def describe() -> dict:
       'jax': jax.__version__,
       'python': platform.python_version(),
   }
+
+
+def require_torch(script: str):
+  """The torch module, or exit saying how to install it (the peer
+  benchmarks only; the library never imports torch)."""
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    sys.exit(f'{script} needs PyTorch: pip install torch==2.13.0 '
+             '(the `bench` extra of setup.cfg).')
+  return torch
 
 
 def report(row: dict, out: str | None) -> None:

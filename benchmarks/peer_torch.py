@@ -52,15 +52,10 @@ sys.path.insert(0, __file__.rsplit('/', 1)[0])
 import machine  # pylint: disable=g-import-not-at-top
 import step_throughput  # pylint: disable=g-import-not-at-top
 
-try:
-  import torch  # pylint: disable=g-import-not-at-top
-  from torch import nn  # pylint: disable=g-import-not-at-top
-  import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
-except ImportError:
-  sys.exit('peer_torch.py needs PyTorch: pip install torch==2.13.0 '
-           '(the `bench` extra of setup.cfg).')
-
 from ssl_jax.models import vit as jax_vit  # pylint: disable=g-import-not-at-top
+
+torch = machine.require_torch('peer_torch.py')
+nn, F = torch.nn, torch.nn.functional
 
 _ROUNDS = flags.DEFINE_integer('rounds', 3, 'Alternating rounds.')
 _CHANNELS_LAST = flags.DEFINE_bool(

@@ -9,7 +9,6 @@ timeouts.
 
 import os
 import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -18,12 +17,6 @@ from ssl_jax import checkpoint
 from ssl_jax import train
 
 from conftest import REPO, SMOKE_CONFIG, load_config, subprocess_env
-
-
-def _cmd(workdir, data_dir, steps, *extra):
-  return [sys.executable, '-m', 'ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
-          f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
-          f'--config.total_steps={steps}', '--config.warmup_steps=1', *extra]
 
 
 def _params(workdir):
@@ -36,10 +29,11 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(
   two, one = str(tmp_path / 'two'), str(tmp_path / 'one')
   # The two processes start through launch/local_multiprocess.sh (what users
   # run): process 0 prints, process 1 logs to its file.
-  flags = _cmd(two, fmnist_data_dir, 2)[5:]
   result = subprocess.run(
       ['bash', os.path.join(REPO, 'launch', 'local_multiprocess.sh'), '2',
-       f'{SMOKE_CONFIG}:smoke', two, *flags],
+       f'{SMOKE_CONFIG}:smoke', two,
+       f'--config.data.data_dir={fmnist_data_dir}', '--config.total_steps=2',
+       '--config.warmup_steps=1'],
       env=subprocess_env(CPU_DEVICES_PER_PROCESS='4'), cwd=REPO,
       capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
