@@ -45,6 +45,10 @@ def test_prepares_from_idx_files_with_tfds_fashion_mnist_features(tmp_path):
   images, labels = sources.load_in_memory(builder, 'train')
   assert images.shape == (12, 28, 28, 1) and images.dtype == np.uint8
   assert sorted(labels.tolist()) == sorted((np.arange(12) % 10).tolist())
+  # Read once per process: the same read-only arrays come back.
+  again = sources.load_in_memory(builder, 'train')
+  assert again[0] is images and again[1] is labels
+  assert not images.flags.writeable and not labels.flags.writeable
   info = sources.split_info(builder, 'test')
   assert info.num_examples == 6 and info.num_classes == 10
 
