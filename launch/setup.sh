@@ -26,11 +26,23 @@ if sys.version_info < (3, 11):
   sys.exit(f'ssl_jax needs Python >= 3.11, found {sys.version.split()[0]}.')
 PY
 
+# Extras to install (setup.cfg): `dev` (tests) by default; launch/test.sh
+# adds `tpu` (libtpu, for compiling TPU programs on this machine) and
+# `export` (torch, timm: the exported backbones' tests).
+extras=${SSL_JAX_EXTRAS:-dev}
 stamp=$(cat setup.cfg constraints.txt pyproject.toml | sha256sum | cut -c1-16)
-if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.ssl_jax_stamp 2>/dev/null)" != "$stamp" ]; then
-  echo "Creating .venv and installing ssl_jax with its pinned stack..."
+installed=$(cat .venv/.ssl_jax_extras 2>/dev/null || true)
+missing=""
+for extra in ${extras//,/ }; do
+  case ",$installed," in *",$extra,"*) ;; *) missing="$missing $extra";; esac
+done
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.ssl_jax_stamp 2>/dev/null)" != "$stamp" ] || [ -n "$missing" ]; then
+  [ "$(cat .venv/.ssl_jax_stamp 2>/dev/null)" = "$stamp" ] && [ -n "$installed" ] &&
+    extras="$installed,$extras"  # Keep what is there, add what is missing.
+  echo "Creating .venv and installing ssl_jax[$extras] with its pinned stack..."
   python3 -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[$extras]"
   echo "$stamp" > .venv/.ssl_jax_stamp
+  echo "$extras" > .venv/.ssl_jax_extras
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Set up (idempotent), then run the whole test suite on the CPU.
+# Set up (idempotent, with the `tpu` extra: the suite compiles a TPU
+# program; and `export`: torch and timm, which tests/test_export.py checks
+# exported backbones against), then run the whole test suite on the CPU.
 #   bash launch/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash launch/setup.sh
+SSL_JAX_EXTRAS=dev,tpu,export bash launch/setup.sh
 exec .venv/bin/python -m pytest -q --durations=25 tests "$@"

@@ -171,6 +171,11 @@ class Checkpointer:
                               ) from e
     return state
 
+  def restore_step(self, step: int, abstract_state):
+    """The state of checkpoint `step` (export.py), verified
+    (CorruptCheckpoint) and checked against the config (CheckpointMismatch)."""
+    return self._restore_step(step, abstract_state)
+
   def restore_latest(self, abstract_state):
     """(state, step) of the newest good checkpoint, or (None, 0) if none.
 

@@ -11,7 +11,11 @@
 `initialize()` must run before anything touches a JAX backend.
 """
 
+import sys
+
 from absl import flags
+
+from ssl_jax import config_lib
 
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False,
@@ -43,3 +47,28 @@ def initialize() -> None:
                                process_id=_PROCESS_ID.value)
   elif _DISTRIBUTED.value:
     jax.distributed.initialize()
+
+
+def parse_flags(argv):
+  """absl parsing (`app.run(..., flags_parser=parse_flags)`), with a
+  misspelt `--config.x` answered by the valid keys of that config."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as error:  # pylint: disable=broad-except
+    spec = next((a.split('=', 1)[1] for a in argv
+                 if a.startswith('--config=')), None)
+    if spec is None and '--config' in argv[:-1]:
+      spec = argv[argv.index('--config') + 1]
+    if spec:
+      try:
+        config = config_lib.load_file(spec)
+      except Exception:  # pylint: disable=broad-except
+        raise error from None
+      for arg in argv:
+        if arg.startswith('--config.'):
+          key = arg[len('--config.'):].split('=', 1)[0]
+          if message := config_lib.unknown_key_message(config, key):
+            sys.exit(f'FATAL: {message}')
+    if isinstance(error, flags.Error):
+      sys.exit(f'FATAL: {error}')
+    raise

@@ -56,6 +56,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.warmup_steps = config_dict.placeholder(int)
   c.warmup_epochs = config_dict.placeholder(float)
   c.dtype = 'float32'  # Compute dtype; params and optimizer state stay f32.
+  # Methods whose papers normalise each view with its own BatchNorm
+  # statistics (BYOL, SimSiam, MoCo v3, Barlow Twins, VICReg) run the views
+  # through one call with per-view statistics (the same function, a larger
+  # batch for the accelerator); False calls the network once per view.
+  c.fuse_views = True
 
   c.method = ml_collections.ConfigDict({'name': 'simclr'})
   c.backbone = ml_collections.ConfigDict({'name': 'resnet'})
@@ -131,6 +136,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Consecutive non-finite steps tolerated (each skipped, not applied) before
   # the run stops; 0 stops at the first.
   c.nonfinite_skips = 0
+  # A folder written by `python -m ssl_jax.export --format safetensors`: a
+  # new run's backbone (and its EMA copies) starts from those weights
+  # (model_init.py); used only when the workdir has no checkpoint to resume.
+  c.model_init = config_dict.placeholder(str)
   # Fault injection for tests: make the loss of this step NaN.
   c.debug = ml_collections.ConfigDict({
       'nan_at_step': config_dict.placeholder(int)})
@@ -359,6 +368,7 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          f'must be divisible by devices x grad_accum_steps '
          f'({num_devices} x {accum})')
   _check_choice(config, 'dtype', DTYPES)
+  _check_choice(config, 'fuse_views', (True, False))
 
   _check_choice(config, 'optim.name', OPTIMIZERS)
   _check_choice(config, 'optim.lr_scaling', LR_SCALINGS)
@@ -420,6 +430,9 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check(0 <= config.eval.finetune_layer_decay <= 1,
          'eval.finetune_layer_decay', config.eval.finetune_layer_decay,
          'a factor in [0, 1]')
+  if config.get('model_init') is not None:
+    from ssl_jax import model_init  # pylint: disable=g-import-not-at-top
+    model_init.check(config)  # Exists and holds this config's backbone.
 
 
 def mesh_shape(config, num_devices: int) -> tuple[int, int]:

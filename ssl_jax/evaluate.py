@@ -54,6 +54,9 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict(json.load(f))
   # Keys added to ssl_jax after the run was started take today's defaults.
   config = config_lib.fill_missing(config, config_lib.base_config())
+  # The checkpoint holds the weights now; the folder the run started from
+  # (config.model_init) need not exist any more.
+  config.model_init = None
   method_module = importlib.import_module(
       methods.get(config.method.name).__module__)
   method_defaults = getattr(method_module, 'default_config', None)

@@ -9,8 +9,6 @@ Running the same command again on the same workdir resumes. Multi-host:
 --process_id` (cli_flags.py; launch/ has scripts).
 """
 
-import sys
-
 from absl import app
 from absl import flags
 from absl import logging
@@ -24,30 +22,6 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Folder for checkpoints, metrics and evals.')
 flags.mark_flags_as_required(['config', 'workdir'])
-
-
-def parse_flags(argv):
-  """absl parsing, with a misspelt `--config.x` answered by the valid keys."""
-  try:
-    return flags.FLAGS(argv)
-  except Exception as error:  # pylint: disable=broad-except
-    spec = next((a.split('=', 1)[1] for a in argv
-                 if a.startswith('--config=')), None)
-    if spec is None and '--config' in argv[:-1]:
-      spec = argv[argv.index('--config') + 1]
-    if spec:
-      try:
-        config = config_lib.load_file(spec)
-      except Exception:  # pylint: disable=broad-except
-        raise error from None
-      for arg in argv:
-        if arg.startswith('--config.'):
-          key = arg[len('--config.'):].split('=', 1)[0]
-          if message := config_lib.unknown_key_message(config, key):
-            sys.exit(f'FATAL: {message}')
-    if isinstance(error, flags.Error):
-      sys.exit(f'FATAL: {error}')
-    raise
 
 
 def main(argv):
@@ -65,4 +39,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli_flags.parse_flags)

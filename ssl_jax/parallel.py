@@ -17,8 +17,11 @@ Pmap mode: the same step function with `gather` = tiled all_gather and
 `mean_grads` = pmean over the 'batch' axis, BatchNorm synced by axis name.
 """
 
+import contextlib
+
 import jax
 import numpy as np
+from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ssl_jax import config_lib
@@ -30,10 +33,42 @@ PMAP_AXIS = 'batch'
 _FSDP_MIN_SIZE = 2**14
 
 
-def make_mesh(config) -> Mesh:
-  data, fsdp = config_lib.mesh_shape(config, jax.device_count())
-  devices = np.asarray(jax.devices()).reshape(data, fsdp)
-  return Mesh(devices, DATA_AXES)
+# Platforms pushed by `compiling_for` (innermost last).
+_TARGETS = []
+
+
+def target_platform() -> str:
+  """The platform the program being traced will run on: jax's default
+  backend, or the one `compiling_for` names (aot.py compiles for a TPU on a
+  machine without one). Models that pick a CPU-only form read this."""
+  return _TARGETS[-1] if _TARGETS else jax.default_backend()
+
+
+@contextlib.contextmanager
+def compiling_for(platform: str):
+  """Traces inside this block target `platform` ('tpu', 'gpu', 'cpu')."""
+  _TARGETS.append(platform)
+  try:
+    yield
+  finally:
+    _TARGETS.pop()
+
+
+def make_mesh(config, devices=None) -> Mesh:
+  """The ('data', 'fsdp') mesh over `devices` (default: all of jax's).
+
+  On TPUs the devices are laid out along the physical torus
+  (`mesh_utils.create_device_mesh`), so the FSDP axis's collectives run over
+  neighbouring chips; elsewhere in the order jax lists them.
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  data, fsdp = config_lib.mesh_shape(config, len(devices))
+  if devices[0].platform == 'tpu':
+    grid = mesh_utils.create_device_mesh(
+        (data, fsdp), devices, allow_split_physical_axes=True)
+  else:
+    grid = np.asarray(devices).reshape(data, fsdp)
+  return Mesh(grid, DATA_AXES)
 
 
 def param_spec(shape, fsdp_size: int) -> P:
@@ -52,8 +87,8 @@ class JitMode:
   """jit over a named mesh with NamedSharding."""
   bn_axis_name = None
 
-  def __init__(self, config):
-    self.mesh = make_mesh(config)
+  def __init__(self, config, devices=None):
+    self.mesh = make_mesh(config, devices)
     self.batch_sharding = NamedSharding(self.mesh, P(DATA_AXES))
     self.replicated = NamedSharding(self.mesh, P())
 
@@ -104,9 +139,9 @@ class PmapMode:
   """The same step under jax.pmap over this process's devices."""
   bn_axis_name = PMAP_AXIS
 
-  def __init__(self, config):
+  def __init__(self, config, devices=None):
     del config
-    self.devices = jax.local_devices()
+    self.devices = jax.local_devices() if devices is None else devices
     self.mesh = None
 
   def abstract_state(self, init_fn):
@@ -150,13 +185,14 @@ class PmapMode:
             np.broadcast_to(np.asarray(x), (n,) + x.shape), stacked), state)
 
 
-def make(config):
-  """The parallel mode named by `config.parallel.mode`."""
+def make(config, devices=None):
+  """The parallel mode named by `config.parallel.mode`, over `devices`
+  (default: jax's; aot.py passes the abstract devices of a TPU slice)."""
   modes = {'jit': JitMode, 'pmap': PmapMode}
   if config.parallel.mode not in modes:
     raise config_lib.ConfigError(
         f'config.parallel.mode={config.parallel.mode!r} not in {list(modes)}.')
-  return modes[config.parallel.mode](config)
+  return modes[config.parallel.mode](config, devices)
 
 
 def to_host(tree):
@@ -164,4 +200,4 @@ def to_host(tree):
   return jax.tree.map(lambda x: np.asarray(jax.device_get(x)), tree)
 
 
-__all__ = ['make', 'make_mesh', 'param_spec', 'JitMode', 'PmapMode']
+__all__ = ['make', 'make_mesh', 'target_platform', 'compiling_for', 'param_spec', 'JitMode', 'PmapMode']

@@ -23,6 +23,7 @@ from ssl_jax import config_lib
 from ssl_jax import guards
 from ssl_jax import methods
 from ssl_jax import metrics as metrics_lib
+from ssl_jax import model_init
 from ssl_jax import optim
 from ssl_jax import parallel
 from ssl_jax import step as step_lib
@@ -76,16 +77,30 @@ def _prepared_builder(data_config):
       data_config)
 
 
-def plan(config) -> Plan:
-  """Validates the config and the dataset; builds method and optimizer."""
+def plan(config, *, devices=None, dataset: sources.SplitInfo | None = None
+         ) -> Plan:
+  """Validates the config and the dataset; builds method and optimizer.
+
+  Args:
+    config: the run's ConfigDict.
+    devices: the devices the step will run on (default: jax's). aot.py
+      passes the abstract devices of a TPU slice that is not attached.
+    dataset: the train split's SplitInfo, to plan without reading the
+      dataset (aot.py); by default the builder is prepared and asked.
+  """
+  devices = jax.devices() if devices is None else devices
+  num_processes = len({d.process_index for d in devices})
   # ---------------------------------------------------------------- validate
-  config_lib.validate(config, jax.device_count(), jax.process_count())
+  config_lib.validate(config, len(devices), num_processes)
   method_cls = methods.get(config.method.name)
 
   # -------------------------------------------------------------------- data
-  builder = _prepared_builder(config.data)
-  info = sources.split_info(builder, config.data.train_split)
-  sources.split_info(builder, config.data.eval_split)
+  if dataset is None:
+    builder = _prepared_builder(config.data)
+    info = sources.split_info(builder, config.data.train_split)
+    sources.split_info(builder, config.data.eval_split)
+  else:
+    builder, info = None, dataset
   per_epoch = pipeline.steps_per_epoch(info.num_examples, config.batch_size)
   total = config_lib.steps_for(config, 'total', per_epoch)
   warmup = config_lib.steps_for(config, 'warmup', per_epoch)
@@ -97,7 +112,7 @@ def plan(config) -> Plan:
         f'{channels} channels.')
 
   # ------------------------------------------------------- method, optimizer
-  par = parallel.make(config)
+  par = parallel.make(config, devices)
   method = method_cls(config, bn_axis_name=par.bn_axis_name,
                       total_steps=total, steps_per_epoch=per_epoch)
   tx, schedule = optim.make(config, total, warmup)
@@ -107,6 +122,17 @@ def plan(config) -> Plan:
       probe=config.probe.enabled)
   return Plan(method, par, tx, schedule, total, warmup, per_epoch,
               info.num_classes, init_fn, builder)
+
+
+def make_step(p: Plan, config, abstract, *, on_trace=None):
+  """The run's step, jitted (or pmapped) for `p`'s devices: what run()
+  trains with, and what aot.py compiles for a TPU slice."""
+  factory = functools.partial(
+      step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
+      num_classes=p.num_classes, probe=config.probe.enabled,
+      on_trace=on_trace, nan_at_step=config.debug.nan_at_step,
+      grad_accum_steps=config.grad_accum_steps)
+  return p.parallel.make_step(factory, abstract)
 
 
 def restore_or_init(p: Plan, config, workdir: str):
@@ -120,7 +146,8 @@ def restore_or_init(p: Plan, config, workdir: str):
   ckpt = checkpoint.Checkpointer(workdir, config, config.method.name)
   state, start = ckpt.restore_latest(abstract)
   if state is None:
-    return p.parallel.init_state(p.init_fn), 0, ckpt, abstract
+    # A fresh state; its backbone from config.model_init when set.
+    return model_init.initial_state(p, config, abstract), 0, ckpt, abstract
   logging.info('Resumed from step %d in %s', start, workdir)
   return p.parallel.from_restored(state), start, ckpt, abstract
 
@@ -192,12 +219,8 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
       raise RecompileError(f'train_step traced {len(traces)} times: a '
                            'batch changed shape or dtype.')
 
-  factory = functools.partial(
-      step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
-      num_classes=p.num_classes, probe=config.probe.enabled,
-      on_trace=refuse_a_second_trace, nan_at_step=config.debug.nan_at_step,
-      grad_accum_steps=config.grad_accum_steps)
-  train_step = p.parallel.make_step(factory, abstract)
+  train_step = make_step(p, config, abstract,
+                         on_trace=refuse_a_second_trace)
 
   # -------------------------------------------------------------------- loop
   writer = metrics_lib.create_writer(workdir)
@@ -256,4 +279,4 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   return p.parallel.to_saveable(state)
 
 
-__all__ = ['run', 'plan', 'RecompileError']
+__all__ = ['run', 'plan', 'make_step', 'RecompileError']

@@ -25,6 +25,12 @@ os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.5'
 # ResNet-50, the CLI's evaluation) use optimised code (`optimised_xla`).
 _UNOPTIMISED_XLA = {'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'}
 
+# The suite runs on the CPU. With libtpu installed (the `tpu` extra, for
+# tests/test_aot.py), jax would otherwise probe for a TPU at start-up in
+# every process, and warn that it found none; compiling for a TPU slice
+# (ssl_jax.aot) needs no TPU backend.
+os.environ['JAX_PLATFORMS'] = 'cpu'
+
 import jax  # pylint: disable=g-import-not-at-top
 
 jax.config.update('jax_num_cpu_devices', 8)

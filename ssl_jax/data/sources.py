@@ -40,6 +40,29 @@ class SplitInfo:
   num_classes: int
 
 
+# Split sizes, image shapes and classes of well-known datasets (their tfds
+# catalogue pages), so aot.py can plan a run for a machine that holds the
+# data while this one does not.
+_KNOWN = {
+    'imagenet2012': ({'train': 1_281_167, 'validation': 50_000},
+                     (None, None, 3), 1000),
+    'cifar10': ({'train': 50_000, 'test': 10_000}, (32, 32, 3), 10),
+    'cifar100': ({'train': 50_000, 'test': 10_000}, (32, 32, 3), 100),
+    'fashion_mnist': ({'train': 60_000, 'test': 10_000}, (28, 28, 1), 10),
+    'fashion_mnist_offline': ({'train': 60_000, 'test': 10_000},
+                              (28, 28, 1), 10),
+}
+
+
+def known_split_info(name: str, split: str) -> SplitInfo | None:
+  """The SplitInfo of a well-known dataset without reading it, or None."""
+  if name not in _KNOWN or split not in _KNOWN[name][0]:
+    return None
+  splits, shape, classes = _KNOWN[name]
+  return SplitInfo(name=name, split=split, num_examples=splits[split],
+                   image_shape=shape, num_classes=classes)
+
+
 def default_data_dir(data_dir: str | None) -> str:
   return os.path.expanduser(
       data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))

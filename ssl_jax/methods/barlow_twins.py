@@ -50,9 +50,9 @@ class _Model(nn.Module):
   backbone: nn.Module
   projector: nn.Module
 
-  def __call__(self, x, train: bool = True):
-    h = self.backbone(x, train=train)
-    return h, self.projector(h, train=train)
+  def __call__(self, x, train: bool = True, groups: int = 1):
+    h = self.backbone(x, train=train, groups=groups)
+    return h, self.projector(h, train=train, groups=groups)
 
   def features(self, x):
     return self.backbone(x, train=False)
@@ -80,7 +80,8 @@ class Method(base.MethodBase):
     del example_ids  # No per-example randomness.
     del extras, rng
     outs, mutables = base.apply_per_view(self.model, params, mutables,
-                                         views[:2], train=train)
+                                         views[:2], train=train,
+                                         fuse=self.fuse_views)
     (h1, z1), (_, z2) = outs
     outputs = {'z1': z1, 'z2': z2, 'features': h1, 'embedding': z1}
     return outputs, mutables

@@ -79,6 +79,9 @@ class MethodBase:
           f'config.aug.local_crops={config.aug.local_crops}: method '
           f'{config.method.name!r} does not use multi-crop; set it to 0.')
     self.views = views_lib.views_from_config(config.aug, self.num_views)
+    # Views of one size through one call, BatchNorm statistics per view
+    # (apply_per_view); False: one call per view.
+    self.fuse_views = bool(config.get('fuse_views', True))
 
   def init(self, rng, views) -> Variables:
     raise NotImplementedError
@@ -126,14 +129,28 @@ class MethodBase:
 
 
 def apply_per_view(model, params, mutables, views, *, train=True,
-                   method=None):
-  """Runs `model` once per view: BatchNorm statistics of each view alone.
+                   method=None, fuse: bool = True):
+  """Runs `model` on each view with BatchNorm statistics of that view alone.
 
   The official BYOL, SimSiam, MoCo v3, Barlow Twins and VICReg code calls the
-  network once per view (unlike SimCLR's concatenation). The running averages
-  are threaded through, so they are updated once per view, as PyTorch's.
+  network once per view (unlike SimCLR's concatenation), and the running
+  averages are updated once per view, as PyTorch's. With `fuse` (and views
+  of one shape) the views are concatenated and go through one call whose
+  BatchNorms keep a group of statistics per view (`groups=len(views)`,
+  models/norms.py): the same function, computed on a batch as large as all
+  the views together, which accelerators run faster (docs/tpu.md). The model
+  must then take a `groups` keyword. Otherwise one call per view.
   Returns (list of per-view outputs, new mutables).
   """
+  if fuse and len({x.shape for x in views}) == 1 and len(views) > 1:
+    out, mutables = model.apply({'params': params, **mutables},
+                                jnp.concatenate(views), train=train,
+                                groups=len(views), mutable=list(mutables),
+                                method=method)
+    n = views[0].shape[0]
+    outputs = [jax.tree.map(lambda t, i=i: t[i * n:(i + 1) * n], out)
+               for i in range(len(views))]
+    return outputs, mutables
   outputs = []
   for x in views:
     out, mutables = model.apply({'params': params, **mutables}, x,

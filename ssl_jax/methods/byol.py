@@ -4,8 +4,10 @@ target network's projections; no negatives.
 Online = backbone -> projector -> predictor; target = backbone -> projector
 whose params are an EMA of the online ones (`extras['target']`, a copy at
 init, moved in `update_extras` with the cosine momentum of METHODS.md §1).
-As in the official code (`byol_experiment.py`) the network is called once per
-view, so BatchNorm statistics are per view, and the target forward also runs
+As in the official code (`byol_experiment.py`) BatchNorm statistics are per
+view (both views go through one call with a group of statistics per view,
+base.apply_per_view; `config.fuse_views=False` calls once per view), and the
+target forward also runs
 BN in training mode (batch statistics) with running statistics of its own,
 kept beside the online ones in the mutables:
 
@@ -53,14 +55,14 @@ class _Model(nn.Module):
   projector: nn.Module
   predictor: nn.Module
 
-  def __call__(self, x, train: bool = True):
-    h, z = self.encode(x, train)
-    return h, z, self.predictor(z, train=train)
+  def __call__(self, x, train: bool = True, groups: int = 1):
+    h, z = self.encode(x, train, groups)
+    return h, z, self.predictor(z, train=train, groups=groups)
 
-  def encode(self, x, train: bool = True):
+  def encode(self, x, train: bool = True, groups: int = 1):
     """Backbone and projector only: what the target network runs."""
-    h = self.backbone(x, train=train)
-    return h, self.projector(h, train=train)
+    h = self.backbone(x, train=train, groups=groups)
+    return h, self.projector(h, train=train, groups=groups)
 
   def features(self, x):
     return self.backbone(x, train=False)
@@ -102,12 +104,6 @@ class Method(base.MethodBase):
         {'batch_stats': stats, 'target_batch_stats': encoder_part(stats)},
         extras={'target': encoder_part(params)})
 
-  def _apply(self, params, stats, x, train, method=None):
-    out, new = self.model.apply({'params': params, 'batch_stats': stats}, x,
-                                train=train, mutable=['batch_stats'],
-                                method=method)
-    return out, new['batch_stats']
-
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
     del example_ids  # No per-example randomness.
@@ -115,19 +111,22 @@ class Method(base.MethodBase):
     target projections `target{v}` of views v = 1, 2; `features` and
     `embedding` (online projection) of view 1."""
     del rng
-    stats = mutables['batch_stats']
-    target_stats = mutables['target_batch_stats']
+    # BN statistics per view, in one fused call or one call per view.
+    online, stats = base.apply_per_view(
+        self.model, params, {'batch_stats': mutables['batch_stats']},
+        views[:2], train=train, fuse=self.fuse_views)
+    target, target_stats = base.apply_per_view(
+        self.model, extras['target'],
+        {'batch_stats': mutables['target_batch_stats']}, views[:2],
+        train=train, method=_Model.encode, fuse=self.fuse_views)
     outputs = {}
-    for v, x in enumerate(views[:2], start=1):
-      # One call per view: BN statistics of this view only.
-      (h, z, p), stats = self._apply(params, stats, x, train)
-      (_, z_target), target_stats = self._apply(
-          extras['target'], target_stats, x, train, method=_Model.encode)
+    for v, ((h, z, p), (_, z_target)) in enumerate(zip(online, target), 1):
       outputs[f'p{v}'] = p
       outputs[f'target{v}'] = jax.lax.stop_gradient(z_target)
       if v == 1:
         outputs['features'], outputs['embedding'] = h, z
-    return outputs, {'batch_stats': stats, 'target_batch_stats': target_stats}
+    return outputs, {'batch_stats': stats['batch_stats'],
+                     'target_batch_stats': target_stats['batch_stats']}
 
   def objective(self, outputs, extras, step):
     del extras

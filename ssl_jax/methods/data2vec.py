@@ -167,6 +167,10 @@ class Method(base.MethodBase):
         jax.random.fold_in(noise_rng, i), shape))(ids)
     return keep, mask, m.mask_noise_std * noise.reshape((-1,) + shape[1:])
 
+  def masks(self, rng, n, example_ids=None):
+    """The step's per-example random inputs besides the views: _inputs."""
+    return self._inputs(rng, n, example_ids)
+
   def init(self, rng, views):
     x = views[0]
     mask_rng, init_rng = jax.random.split(rng)

@@ -38,10 +38,10 @@ class _Model(nn.Module):
   projector: nn.Module
   predictor: nn.Module
 
-  def __call__(self, x, train: bool = True):
-    h = self.backbone(x, train=train)
-    z = self.projector(h, train=train)
-    return h, z, self.predictor(z, train=train)
+  def __call__(self, x, train: bool = True, groups: int = 1):
+    h = self.backbone(x, train=train, groups=groups)
+    z = self.projector(h, train=train, groups=groups)
+    return h, z, self.predictor(z, train=train, groups=groups)
 
   def features(self, x):
     return self.backbone(x, train=False)
@@ -74,7 +74,8 @@ class Method(base.MethodBase):
     gradient: the objective applies it); `features`, `embedding` = z1."""
     del extras, rng
     ((h1, z1, p1), (_, z2, p2)), mutables = base.apply_per_view(
-        self.model, params, mutables, views[:2], train=train)
+        self.model, params, mutables, views[:2], train=train,
+        fuse=self.fuse_views)
     outputs = {'p1': p1, 'p2': p2, 'z1': z1, 'z2': z2, 'features': h1,
                'embedding': z1}
     return outputs, mutables

@@ -47,14 +47,14 @@ class _Expander(nn.Module):
   bn_axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, train: bool = True, groups: int = 1):
     if not self.hidden:
       raise ValueError('VICReg needs at least one expander hidden layer '
                        '(config.method.proj_hidden).')
     x = heads.MLP(hidden=self.hidden[:-1], out=self.hidden[-1],
                   use_bias=True, hidden_bn=True, last_bn='affine',
                   dtype=self.dtype, bn_axis_name=self.bn_axis_name,
-                  name='hidden')(x, train=train)
+                  name='hidden')(x, train=train, groups=groups)
     x = nn.relu(x).astype(self.dtype)
     x = nn.Dense(self.out, use_bias=False, dtype=self.dtype, name='last')(x)
     return x.astype(jnp.float32)
@@ -64,9 +64,9 @@ class _Model(nn.Module):
   backbone: nn.Module
   expander: nn.Module
 
-  def __call__(self, x, train: bool = True):
-    h = self.backbone(x, train=train)
-    return h, self.expander(h, train=train)
+  def __call__(self, x, train: bool = True, groups: int = 1):
+    h = self.backbone(x, train=train, groups=groups)
+    return h, self.expander(h, train=train, groups=groups)
 
   def features(self, x):
     return self.backbone(x, train=False)
@@ -93,7 +93,8 @@ class Method(base.MethodBase):
     del example_ids  # No per-example randomness.
     del extras, rng
     outs, mutables = base.apply_per_view(self.model, params, mutables,
-                                         views[:2], train=train)
+                                         views[:2], train=train,
+                                         fuse=self.fuse_views)
     (h1, z1), (_, z2) = outs
     outputs = {'z1': z1, 'z2': z2, 'features': h1, 'embedding': z1}
     return outputs, mutables

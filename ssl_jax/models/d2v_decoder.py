@@ -21,6 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ssl_jax import parallel
+
 from ssl_jax.models import vit
 
 
@@ -44,7 +46,7 @@ class GroupedConv(nn.Module):
                         (k, k, c // g, o)).astype(self.dtype)
     bias = self.param('bias', nn.initializers.zeros, (o,))
     groups = g
-    if g > 1 and jax.default_backend() == 'cpu':
+    if g > 1 and parallel.target_platform() == 'cpu':
       kernel = block_diagonal(kernel, g)
       groups = 1
     out = jax.lax.conv_general_dilated(

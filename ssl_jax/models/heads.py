@@ -12,6 +12,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from ssl_jax.models import norms
+
 # last_bn: None (no BN after the last Dense), 'affine', 'no_beta' (SimCLR,
 # center=False), 'no_affine' (MoCo v3's BN(affine=False)).
 _LAST_BN = {None: None, 'affine': (True, True), 'no_beta': (False, True),
@@ -29,12 +31,14 @@ class MLP(nn.Module):
   bn_axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, train: bool = True, groups: int = 1):
+    """`groups`: BatchNorm statistics per that many consecutive parts of
+    the batch (models/norms.py), e.g. one per concatenated view."""
     if self.last_bn not in _LAST_BN:
       raise ValueError(f'last_bn {self.last_bn!r} not in {list(_LAST_BN)}.')
-    norm = lambda **kw: nn.BatchNorm(
+    norm = lambda **kw: norms.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5,
-        axis_name=self.bn_axis_name, **kw)
+        axis_name=self.bn_axis_name, groups=groups, **kw)
     x = x.astype(self.dtype)
     for width in self.hidden:
       x = nn.Dense(width, use_bias=self.use_bias, dtype=self.dtype)(x)

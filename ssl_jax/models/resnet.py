@@ -23,7 +23,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ssl_jax import parallel
+
 from ssl_jax.models import cpu_conv
+from ssl_jax.models import norms
 
 _STAGES = {
     18: ('basic', (2, 2, 2, 2)),
@@ -45,7 +48,7 @@ CPU_CONV_IMPL = 'xla'
 def conv_module(impl: str = 'auto'):
   """The Conv class for `impl` ('auto' | 'xla' | cpu_conv.IMPLS)."""
   if impl == 'auto':
-    impl = CPU_CONV_IMPL if jax.default_backend() == 'cpu' else 'xla'
+    impl = CPU_CONV_IMPL if parallel.target_platform() == 'cpu' else 'xla'
   if impl == 'xla':
     return nn.Conv
   if impl not in cpu_conv.IMPLS:
@@ -96,7 +99,10 @@ class ResNet(nn.Module):
     return int(64 * self.width) * 8 * (4 if kind == 'bottleneck' else 1)
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, train: bool = True, groups: int = 1):
+    """Pooled features of images [N, H, W, C]; `groups` > 1 normalises
+    each of that many consecutive parts of the batch with its own
+    BatchNorm statistics, as that many calls would (models/norms.py)."""
     if self.depth not in _STAGES:
       raise ValueError(f'ResNet depth {self.depth} not in {sorted(_STAGES)}.')
     kind, stages = _STAGES[self.depth]
@@ -104,9 +110,9 @@ class ResNet(nn.Module):
                              dtype=self.dtype, padding='SAME',
                              kernel_init=nn.initializers.variance_scaling(
                                  2.0, 'fan_out', 'normal'))
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train,
+    norm = functools.partial(norms.BatchNorm, use_running_average=not train,
                              momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                             axis_name=self.bn_axis_name)
+                             axis_name=self.bn_axis_name, groups=groups)
     base = int(64 * self.width)
     x = x.astype(self.dtype)
     if self.cifar_stem:

@@ -68,6 +68,17 @@ class Mlp(nn.Module):
     return dense(x.shape[-1])(gelu(dense(self.hidden)(x)))
 
 
+def attention(q, k, v):
+  """softmax(q k^T / sqrt(d)) v for [N, T, heads, d] inputs, the softmax in
+  float32. Written as two einsums rather than jax.nn.dot_product_attention:
+  XLA TPU estimated a ViT-B/16 forward + backward 12% faster this way (64
+  images per v5p chip, docs/tpu.md)."""
+  scale = np.asarray(q.shape[-1] ** -0.5, q.dtype)
+  logits = jnp.einsum('nqhd,nkhd->nhqk', q * scale, k)
+  weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  return jnp.einsum('nhqk,nkhd->nqhd', weights.astype(v.dtype), v)
+
+
 class Attention(nn.Module):
   heads: int
   dtype: Any = jnp.float32
@@ -79,7 +90,7 @@ class Attention(nn.Module):
                    kernel_init=nn.initializers.xavier_uniform())(x)
     q, k, v = jnp.split(qkv.reshape(n, length, 3, self.heads,
                                     dim // self.heads), 3, axis=2)
-    out = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])
+    out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])
     return nn.Dense(dim, dtype=self.dtype, name='proj',
                     kernel_init=nn.initializers.xavier_uniform())(
                         out.reshape(n, length, dim))
@@ -156,7 +167,7 @@ class ViT(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = True, keep=None,
                return_tokens: bool = False, return_ffn: bool = False,
-               final_norm: bool = True):
+               final_norm: bool = True, groups: int = 1):
     """Encodes images [N, H, W, C].
 
     Args:
@@ -170,11 +181,13 @@ class ViT(nn.Module):
       return_ffn: return (tokens, FFN outputs [depth, N, T, D]) (implies
         return_tokens).
       final_norm: apply the last LayerNorm.
+      groups: unused (a ResNet's per-view BatchNorm groups; a ViT has no
+        batch statistics).
 
     Returns:
       Pooled f32 features [N, D], or tokens, or (tokens, FFN outputs).
     """
-    del train  # No dropout or batch statistics.
+    del train, groups  # No dropout or batch statistics.
     dim, depth, heads = self._size()
     if self.pool == 'cls' and not self.cls_token:
       raise ValueError("ViT pool='cls' needs cls_token=True.")

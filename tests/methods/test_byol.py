@@ -179,3 +179,24 @@ def test_update_extras_leaves_the_predictor_out(setup):
       extras['target']['projector']['Dense_1']['kernel'],
       variables.params['projector']['Dense_1']['kernel'] + (1 - m),
       rtol=1e-6, atol=1e-6)
+
+
+def test_fused_views_equal_one_call_per_view(setup):
+  """fuse_views (one call, a BatchNorm group per view) computes what one
+  call per view does: outputs, both running statistics and gradients."""
+  method, views, variables, run = setup
+  config = _config()
+  config.fuse_views = False
+  unfused = methods.get('byol')(config, total_steps=TOTAL_STEPS)
+  assert method.fuse_views and not unfused.fuse_views
+
+  def loss_fn(params, extras, views):
+    outputs, mutables = unfused.forward(params, variables.mutables, extras,
+                                        views, jax.random.PRNGKey(1))
+    return unfused.objective(outputs, extras, 0)[0], (outputs, mutables)
+
+  expected = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
+      variables.params, variables.extras, views)
+  (loss, aux), (grads, _) = run(variables.params, variables.extras, views)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(
+      a, b, rtol=1e-4, atol=1e-5), ((loss, aux), grads), expected)
