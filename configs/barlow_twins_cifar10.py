@@ -1,4 +1,4 @@
-"""Barlow Twins on CIFAR-10: solo-learn's recipe (METHODS.md §6, §1).
+"""Barlow Twins on CIFAR-10: solo-learn's recipe (docs/methods.md#barlow-twins).
 
 From solo-learn `scripts/pretrain/cifar/barlow.yaml` (+ `augmentations/
 asymmetric.yaml`): ResNet-18 with the CIFAR stem, batch 256, 1000 epochs,
@@ -9,9 +9,9 @@ Views (asymmetric): 32 px crops (0.08-1), flip 0.5, jitter (0.4, 0.4, 0.2,
 Reported: linear 92.10 on CIFAR-10 (solo-learn README).
 
 Not reproduced: solo-learn's LARS is LARC-style (eta 0.02, clipped); ours is
-optax.lars with trust coefficient 1e-3 (METHODS.md §1). Warm-up starts at 0,
-not 3e-5. The projector's BN and the loss statistics are global (solo-learn's
-loss BN is per device; the same on its single GPU).
+optax.lars with trust coefficient 1e-3 (docs/methods.md#cifar-10-recipes).
+Warm-up starts at 0, not 3e-5. The projector's BN and the loss statistics
+are global (solo-learn's loss BN is per device; the same on its single GPU).
 Needs the tfds `cifar10` dataset prepared in config.data.data_dir.
 
   python -m ssl_jax.main --config configs/barlow_twins_cifar10.py \

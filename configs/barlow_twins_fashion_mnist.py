@@ -7,10 +7,10 @@
 
 A CPU-sized demo, not a paper recipe: ResNet-18 at width 0.125 with the CIFAR
 stem, batch 256, 3 epochs, a 512-512-512 projector. Optimizer and loss scale
-are solo-learn's CIFAR values (METHODS.md §6: LARS lr 0.3, wd 1e-4,
-scale_loss 0.1); views are SimCLR's Fashion-MNIST ones (crop 0.2-1,
-brightness/contrast jitter, no blur on 28 px) with Barlow Twins' asymmetric
-solarize (0 / 0.2). Not tuned by measurement.
+are solo-learn's CIFAR values (docs/methods.md#barlow-twins: LARS lr 0.3,
+wd 1e-4, scale_loss 0.1); views are SimCLR's Fashion-MNIST ones (crop
+0.2-1, brightness/contrast jitter, no blur on 28 px) with Barlow Twins'
+asymmetric solarize (0 / 0.2). Not tuned by measurement.
 """
 
 from ssl_jax import config_lib

@@ -1,4 +1,5 @@
-"""Barlow Twins on ImageNet-1k: the paper's ResNet-50 recipe (METHODS.md §6).
+"""Barlow Twins on ImageNet-1k: the paper's ResNet-50 recipe
+(docs/methods.md#barlow-twins).
 
 From facebookresearch/barlowtwins `main.py` and the paper (arXiv 2103.03230):
 ResNet-50 (zero-init residual), projector 8192-8192-8192, lambda 0.0051, no

@@ -1,18 +1,20 @@
-"""BYOL on CIFAR-10: solo-learn's recipe (METHODS.md §1 and §4).
+"""BYOL on CIFAR-10: solo-learn's recipe (docs/methods.md#byol).
 
-From solo-learn `scripts/pretrain/cifar/byol.yaml` as quoted in METHODS.md
-§4: projector 4096 -> 256, predictor 4096, target momentum 0.99 -> 1, LARS
+From solo-learn `scripts/pretrain/cifar/byol.yaml` (docs/methods.md#byol):
+projector 4096 -> 256, predictor 4096, target momentum 0.99 -> 1, LARS
 lr 1.0, wd 1e-5, asymmetric views (`augmentations/asymmetric.yaml`, as MoCo
-v3's in §3: 32 px crops (0.08-1), jitter (0.4, 0.4, 0.2, 0.1) p 0.8,
+v3's: 32 px crops (0.08-1), jitter (0.4, 0.4, 0.2, 0.1) p 0.8,
 grayscale 0.2, no blur, solarize 0 / 0.2, flip); its classifier lr 0.1 is
-the online probe's lr. From §1 ("CIFAR backbone"): ResNet-18 with the CIFAR
-stem, batch 256 on 1 GPU, 1000 epochs, 10 warm-up epochs, lr x B/256.
-Reported: CIFAR-10 top-1 92.58 (solo-learn README, METHODS.md §4).
+the online probe's lr. As every solo-learn CIFAR recipe
+(docs/methods.md#cifar-10-recipes): ResNet-18 with the CIFAR stem, batch
+256 on 1 GPU, 1000 epochs, 10 warm-up epochs, lr x B/256.
+Reported: CIFAR-10 top-1 92.58 (solo-learn README).
 
 Not reproduced: solo-learn's LARS is LARC-style (eta 0.02, adaptive lr
-clipped at lr); ours is optax.lars with trust coefficient 1e-3 (METHODS.md
-§1). Warm-up starts at 0, not 3e-5. solo-learn's heads have a bias on both
-Dense layers, as ours (the official BYOL's last Dense has none).
+clipped at lr); ours is optax.lars with trust coefficient 1e-3
+(docs/methods.md#optimizers). Warm-up starts at 0, not 3e-5. solo-learn's
+heads have a bias on both Dense layers, as ours (the official BYOL's last
+Dense has none).
 Needs the tfds `cifar10` dataset prepared in config.data.data_dir.
 
   python -m ssl_jax.main --config configs/byol_cifar10.py --workdir W \

@@ -6,7 +6,7 @@
 
 A CPU-sized demo, not a paper recipe: ResNet-18 at width 0.125 with the
 CIFAR stem, batch 256, 3 epochs. Optimizer and target momentum are
-solo-learn's CIFAR values (METHODS.md §4: LARS lr 1.0, wd 1e-5, momentum
+solo-learn's CIFAR values (docs/methods.md#byol: LARS lr 1.0, wd 1e-5, momentum
 0.99 -> 1); views are SimCLR's Fashion-MNIST ones (crop 0.2-1,
 brightness/contrast jitter, no blur on 28 px) with BYOL's asymmetric
 solarize (0 / 0.2); heads narrowed to the 64-d features (512 hidden,

@@ -1,9 +1,10 @@
-"""BYOL on ImageNet-1k: the paper's recipe (METHODS.md §4, arXiv 2006.07733).
+"""BYOL on ImageNet-1k: the paper's recipe (docs/methods.md#byol, arXiv
+2006.07733).
 
 ResNet-50, batch 4096, LARS (trust coefficient 1e-3, momentum 0.9, biases
 and BN excluded), 10 warm-up epochs then cosine to 0, projector and
 predictor Dense(4096)-BN-ReLU-Dense(256), target momentum cosine to 1.
-The numbers that depend on the length of training (METHODS.md §4):
+The numbers that depend on the length of training (docs/methods.md#byol):
 
   epochs   base lr (x B/256)   weight decay   target momentum (base)
   100      0.45                1e-6           0.99
@@ -17,7 +18,8 @@ view 2 blur 0.1, solarize 0.2. bfloat16 compute. Streams the tfds
 
 Not reproduced: the official heads' last Dense has no bias; ours has one
 (heads.MLP's use_bias covers both layers). LARS puts the lr inside the
-momentum buffer (optax) where BYOL puts it outside (METHODS.md §1).
+momentum buffer (optax) where BYOL puts it outside
+(docs/methods.md#optimizers).
 
   python -m ssl_jax.main --config configs/byol_imagenet.py:epochs=1000 \
       --workdir W --config.data.data_dir=gs://bucket/tensorflow_datasets
@@ -27,7 +29,7 @@ from ssl_jax import config_lib
 from ssl_jax import config_presets
 from ssl_jax.methods import byol
 
-# epochs -> (base lr, weight decay, ema_base), METHODS.md §4.
+# epochs -> (base lr, weight decay, ema_base), docs/methods.md#byol.
 _BY_EPOCHS = {100: (0.45, 1e-6, 0.99), 300: (0.3, 1e-6, 0.99),
               1000: (0.2, 1.5e-6, 0.996)}
 

@@ -15,12 +15,13 @@ decoder (this default: 35-60 minutes for 3 epochs); 5.2 s with 4 clones;
 teacher's full-image pass (49 + 1 tokens) alone is ~1.5 s, the student sees
 2 x (9 + 1) tokens per image.
 
-Recipe (METHODS.md §11, ViT-B image config scaled down): mask 0.8 (adjust
-0.07, blocks of 3), targets = the mean of the top 5 of 6 blocks (ViT-B: 10
-of 12), 2 clones per image (ViT-B: 16), conv decoder 64 wide x 2 layers of
-kernel 3 in 16 groups (ViT-B: 768 = the encoder x 6; here the first layer
-has no residual as the widths differ, fairseq's rule), CLS weight 0.01 x 16
-x 16 (the official per-GPU scaling, see methods/data2vec.py), views =
+Recipe (docs/methods.md#data2vec-20, ViT-B image config scaled down): mask
+0.8 (adjust 0.07, blocks of 3), targets = the mean of the top 5 of 6 blocks
+(ViT-B: 10 of 12), 2 clones per image (ViT-B: 16), conv decoder 64 wide x 2
+layers of kernel 3 in 16 groups (ViT-B: 768 = the encoder x 6; here the
+first layer has no residual as the widths differ, fairseq's rule), CLS
+weight 0.01 x 16 x 16 (the official per-GPU scaling, see
+methods/data2vec.py), views =
 random resized crop (0.2, 1) + flip, no colour; AdamW (0.9, 0.95), lr 1e-3
 (not scaled by batch), weight decay 0.05, cosine, global grad-norm clip 4.
 Teacher EMA 0.999 -> 0.9999 linear over the run (the paper's 0.9998 ->

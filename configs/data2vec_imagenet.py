@@ -1,4 +1,5 @@
-"""data2vec 2.0 on ImageNet-1k: the paper's ViT-B/16 recipe (METHODS.md §11).
+"""data2vec 2.0 on ImageNet-1k: the paper's ViT-B/16 recipe
+(docs/methods.md#data2vec-20).
 
 fairseq `examples/data2vec/config/v2/base_images_only_task.yaml`: ViT-B/16
 (768 wide, 12 blocks, 12 heads, 1 CLS token, fixed sin-cos positions) at

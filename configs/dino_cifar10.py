@@ -1,4 +1,4 @@
-"""DINO on CIFAR-10: solo-learn's recipe (METHODS.md §8, §1).
+"""DINO on CIFAR-10: solo-learn's recipe (docs/methods.md#dino).
 
 From solo-learn `scripts/pretrain/cifar/dino.yaml` (+ `augmentations/
 asymmetric.yaml`) and the defaults of `solo/methods/dino.py`: ResNet-18 with
@@ -12,10 +12,10 @@ Views (asymmetric, no local crops): 32 px crops (0.08-1), flip 0.5, jitter
 0.2 on view 2. Reported: linear 89.52 on CIFAR-10 (solo-learn README).
 
 Not reproduced: solo-learn's LARS is LARC-style (eta 0.02, clipped); ours is
-optax.lars with trust coefficient 1e-3 (METHODS.md §1). Warm-up starts at 0,
-not 3e-5. solo-learn runs the backbone once per crop (BN statistics per
-crop); ours runs both global crops in one call (BN over 2B, the official DINO
-MultiCropWrapper's grouping).
+optax.lars with trust coefficient 1e-3 (docs/methods.md#cifar-10-recipes).
+Warm-up starts at 0, not 3e-5. solo-learn runs the backbone once per crop
+(BN statistics per crop); ours runs both global crops in one call (BN over
+2B, the official DINO MultiCropWrapper's grouping).
 Needs the tfds `cifar10` dataset prepared in config.data.data_dir.
 
   python -m ssl_jax.main --config configs/dino_cifar10.py --workdir W \

@@ -22,7 +22,7 @@ contrast jitter only (grayscale). Head 512-512-128, K = 1024; centre 0.9;
 last layer frozen for epoch 1; teacher EMA 0.996 -> 1 (0.9995, solo-learn's
 CIFAR value, would barely move the teacher in a 700-step run). SimCLR's demo
 length: 3 epochs, 0.5 warm-up.
-  resnet  solo-learn's CIFAR DINO values (METHODS.md §8): LARS lr 0.3
+  resnet  solo-learn's CIFAR DINO values (docs/methods.md#dino): LARS lr 0.3
           (x B/256), wd 1e-6, tau_t 0.07 constant.
   vit     main_dino.py's defaults: AdamW lr 5e-4 (x B/256), wd 0.04 -> 0.4,
           cosine to 1e-6, tau_t 0.04.

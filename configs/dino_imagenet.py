@@ -1,4 +1,5 @@
-"""DINO on ImageNet-1k: the paper's ViT-S/16 recipe, boosted (METHODS.md §8).
+"""DINO on ImageNet-1k: the paper's ViT-S/16 recipe, boosted
+(docs/methods.md#dino).
 
 The README's "boosting DINO" run of facebookresearch/dino (73.3 k-NN / 76.0
 linear): main_dino.py defaults plus `--epochs 300 --teacher_temp 0.07

@@ -17,10 +17,10 @@ narrowed to 96 wide, 2 blocks, 3 heads.
 Masks at 7x7 (data/masking.py): 4 target blocks of 6..12 patches (6 kept:
 the smallest), context = the 6x6 block (one position) minus the targets,
 11 tokens (= the official batch minimum, min_keep 10 + 1: never filled).
-Recipe (METHODS.md §10): views = random resized crop (0.3, 1), no flip, no
-colour; AdamW (0.9, 0.999), weight decay 0.04 -> 0.4 (cosine), lr 1e-3 (not
-scaled by batch) warmed up then cosine to 1e-6; target EMA 0.996 -> 1,
-linear. 3 epochs.
+Recipe (docs/methods.md#i-jepa): views = random resized crop (0.3, 1), no
+flip, no colour; AdamW (0.9, 0.999), weight decay 0.04 -> 0.4 (cosine), lr
+1e-3 (not scaled by batch) warmed up then cosine to 1e-6; target EMA 0.996
+-> 1, linear. 3 epochs.
 """
 
 from ssl_jax import config_lib

@@ -1,4 +1,4 @@
-"""I-JEPA on ImageNet-1k: the paper's ViT-H/14 recipe (METHODS.md §10).
+"""I-JEPA on ImageNet-1k: the paper's ViT-H/14 recipe (docs/methods.md#i-jepa).
 
 facebookresearch/ijepa `configs/in1k_vith14_ep300.yaml`: ViT-H/14 (1280
 wide, 32 blocks, 16 heads, no CLS, fixed sin-cos positions) at 224 px, a

@@ -13,7 +13,7 @@ with patch 7 against 2.35 s with patch 4 (49 patches, 12 kept, 50 decoder
 tokens) on the shared 2-core CPU (one device, jit, median of 3), i.e. about
 7 against 27 minutes for the 3 epochs. patch=4 gives the finer task.
 
-Recipe (METHODS.md §9): mask 0.75, norm_pix loss, views = random resized
+Recipe (docs/methods.md#mae): mask 0.75, norm_pix loss, views = random resized
 crop (0.2, 1) + flip and no colour augmentation; AdamW beta (0.9, 0.95),
 weight decay 0.05 (not on biases / norms), warm-up then cosine to 0. The
 lr is raised from the paper's 1.5e-4 x B/256 to 1e-3 x B/256 for a 3-epoch

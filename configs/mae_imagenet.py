@@ -1,4 +1,4 @@
-"""MAE on ImageNet-1k: the paper's ViT-L/16 recipe (METHODS.md §9).
+"""MAE on ImageNet-1k: the paper's ViT-L/16 recipe (docs/methods.md#mae).
 
 facebookresearch/mae PRETRAIN.md: `--model mae_vit_large_patch16
 --norm_pix_loss --mask_ratio 0.75 --epochs 800 --warmup_epochs 40

@@ -1,18 +1,18 @@
-"""MoCo v3 on CIFAR-10: solo-learn's recipe (METHODS.md §1 and §3).
+"""MoCo v3 on CIFAR-10: solo-learn's recipe (docs/methods.md#moco-v3).
 
-From solo-learn `scripts/pretrain/cifar/mocov3.yaml` as quoted in METHODS.md
-§3: projector 4096 -> 256 (last BN without affine), predictor 4096,
-temperature 0.2, momentum 0.99 -> 1, LARS lr 0.3, wd 1e-6, asymmetric views
-(`augmentations/asymmetric.yaml`: 32 px crops (0.08-1), jitter
+From solo-learn `scripts/pretrain/cifar/mocov3.yaml`
+(docs/methods.md#moco-v3): projector 4096 -> 256 (last BN without affine),
+predictor 4096, temperature 0.2, momentum 0.99 -> 1, LARS lr 0.3, wd 1e-6,
+asymmetric views (`augmentations/asymmetric.yaml`: 32 px crops (0.08-1), jitter
 (0.4, 0.4, 0.2, 0.1) p 0.8, grayscale 0.2, no blur, solarize 0 / 0.2, flip);
-its classifier lr 0.3 is the online probe's lr. From §1 ("CIFAR backbone"):
-ResNet-18 with the CIFAR stem, batch 256 on 1 GPU, 1000 epochs, 10 warm-up
-epochs, lr x B/256. Reported: CIFAR-10 top-1 93.10 (solo-learn README,
-METHODS.md §3).
+its classifier lr 0.3 is the online probe's lr. As every solo-learn CIFAR
+recipe (docs/methods.md#cifar-10-recipes): ResNet-18 with the CIFAR stem,
+batch 256 on 1 GPU, 1000 epochs, 10 warm-up epochs, lr x B/256. Reported:
+CIFAR-10 top-1 93.10 (solo-learn README).
 
 Not reproduced: solo-learn's LARS is LARC-style (eta 0.02, adaptive lr
-clipped at lr); ours is optax.lars with trust coefficient 1e-3 (METHODS.md
-§1). Warm-up starts at 0, not 3e-5.
+clipped at lr); ours is optax.lars with trust coefficient 1e-3
+(docs/methods.md#optimizers). Warm-up starts at 0, not 3e-5.
 Needs the tfds `cifar10` dataset prepared in config.data.data_dir.
 
   python -m ssl_jax.main --config configs/moco_v3_cifar10.py --workdir W \

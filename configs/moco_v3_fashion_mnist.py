@@ -6,12 +6,13 @@
 
 A CPU-sized demo, not a paper recipe: ResNet-18 at width 0.125 with the
 CIFAR stem, batch 256, 3 epochs. Optimizer, temperature and momentum are
-solo-learn's CIFAR values (METHODS.md §3: LARS lr 0.3, wd 1e-6, tau 0.2,
-momentum 0.99 -> 1); views are SimCLR's Fashion-MNIST ones (crop 0.2-1,
-brightness/contrast jitter, no blur on 28 px) with the asymmetric solarize
-(0 / 0.2); heads narrowed to the 64-d features (512 hidden, 128 out). The
-ViT preset uses the paper's ViT heads (3-layer projector, predictor ending
-in BN without affine) and frozen patch embedding. Not tuned by measurement.
+solo-learn's CIFAR values (docs/methods.md#moco-v3: LARS lr 0.3, wd 1e-6,
+tau 0.2, momentum 0.99 -> 1); views are SimCLR's Fashion-MNIST ones (crop
+0.2-1, brightness/contrast jitter, no blur on 28 px) with the asymmetric
+solarize (0 / 0.2); heads narrowed to the 64-d features (512 hidden, 128
+out). The ViT preset uses the paper's ViT heads (3-layer projector,
+predictor ending in BN without affine) and frozen patch embedding. Not
+tuned by measurement.
 """
 
 from ssl_jax import config_lib

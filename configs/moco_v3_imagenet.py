@@ -1,5 +1,5 @@
-"""MoCo v3 on ImageNet-1k: the paper's recipes (METHODS.md §3, arXiv
-2104.02057, facebookresearch/moco-v3 `main_moco.py`, CONFIG.md).
+"""MoCo v3 on ImageNet-1k: the paper's recipes (docs/methods.md#moco-v3,
+arXiv 2104.02057, facebookresearch/moco-v3 `main_moco.py`, CONFIG.md).
 
 ResNet-50 (default): batch 4096, LARS (trust coefficient 1e-3, momentum
 0.9, ndim <= 1 excluded), 10 warm-up epochs then cosine to 0, temperature

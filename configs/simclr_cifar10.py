@@ -1,4 +1,4 @@
-"""SimCLR on CIFAR-10: the official README recipe (METHODS.md §2).
+"""SimCLR on CIFAR-10: the official README recipe (docs/methods.md#simclr).
 
 ResNet-18 with the CIFAR stem, batch 512, LARS at base lr 1.0 (x B/256),
 weight decay 1e-4, temperature 0.5, colour jitter strength 0.5, no blur,

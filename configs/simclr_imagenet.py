@@ -1,4 +1,4 @@
-"""SimCLR on ImageNet-1k: the paper's recipe (METHODS.md §2).
+"""SimCLR on ImageNet-1k: the paper's recipe (docs/methods.md#simclr).
 
 ResNet-50, batch 4096, LARS at base lr 0.3 (x B/256 = 4.8), weight decay 1e-6,
 temperature 0.1, 10 warm-up epochs then cosine, 100 epochs (the paper also

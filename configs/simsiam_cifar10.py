@@ -1,15 +1,16 @@
-"""SimSiam on CIFAR-10: solo-learn's recipe (METHODS.md §1 and §5).
+"""SimSiam on CIFAR-10: solo-learn's recipe (docs/methods.md#simsiam).
 
-From solo-learn `scripts/pretrain/cifar/simsiam.yaml` as quoted in METHODS.md
-§5: projector 2048 -> 2048 (3 layers), predictor bottleneck 512, SGD
-(momentum 0.9) lr 0.5, wd 1e-5 (on every parameter, biases and BN included,
-as solo-learn's SGD), symmetric views (`augmentations/symmetric_weak.yaml`:
-32 px crops (0.08-1), jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale 0.2,
-blur 0.5, flip); its classifier lr 0.1 is the online probe's lr. From §1
-("CIFAR backbone"): ResNet-18 with the CIFAR stem, batch 256 on 1 GPU,
-1000 epochs, solo-learn's `warmup_cosine` with 10 warm-up epochs (the
-official ImageNet recipe has none), lr x B/256. Reported: CIFAR-10 top-1
-90.51 (solo-learn README, METHODS.md §5).
+From solo-learn `scripts/pretrain/cifar/simsiam.yaml`
+(docs/methods.md#simsiam): projector 2048 -> 2048 (3 layers), predictor
+bottleneck 512, SGD (momentum 0.9) lr 0.5, wd 1e-5 (on every parameter,
+biases and BN included, as solo-learn's SGD), symmetric views
+(`augmentations/symmetric_weak.yaml`: 32 px crops (0.08-1), jitter
+(0.4, 0.4, 0.4, 0.1) p 0.8, grayscale 0.2, blur 0.5, flip); its classifier
+lr 0.1 is the online probe's lr. As every solo-learn CIFAR recipe
+(docs/methods.md#cifar-10-recipes): ResNet-18 with the CIFAR stem, batch
+256 on 1 GPU, 1000 epochs, solo-learn's `warmup_cosine` with 10 warm-up
+epochs (the official ImageNet recipe has none), lr x B/256. Reported:
+CIFAR-10 top-1 90.51 (solo-learn README).
 
 Not reproduced: warm-up starts at 0, not 3e-5.
 Needs the tfds `cifar10` dataset prepared in config.data.data_dir.

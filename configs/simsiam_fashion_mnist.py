@@ -6,8 +6,8 @@
 
 A CPU-sized demo, not a paper recipe: ResNet-18 at width 0.125 with the
 CIFAR stem, batch 256, 3 epochs. The optimizer is solo-learn's CIFAR one
-(METHODS.md §5: SGD momentum 0.9, lr 0.5, wd 1e-5 on every parameter);
-views are SimCLR's Fashion-MNIST ones, symmetric (crop 0.2-1,
+(docs/methods.md#simsiam: SGD momentum 0.9, lr 0.5, wd 1e-5 on every
+parameter); views are SimCLR's Fashion-MNIST ones, symmetric (crop 0.2-1,
 brightness/contrast jitter, no blur on 28 px); heads narrowed to the 64-d
 features (projector 512-512-512, predictor bottleneck 128, SimSiam's 1/4
 ratio). Not tuned by measurement.

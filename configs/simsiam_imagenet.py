@@ -1,5 +1,5 @@
-"""SimSiam on ImageNet-1k: the paper's recipe (METHODS.md §5, arXiv
-2011.10566, facebookresearch/simsiam `main_simsiam.py`).
+"""SimSiam on ImageNet-1k: the paper's recipe (docs/methods.md#simsiam,
+arXiv 2011.10566, facebookresearch/simsiam `main_simsiam.py`).
 
 ResNet-50, batch 512, SGD (momentum 0.9) at base lr 0.05 (x B/256 = 0.1),
 weight decay 1e-4 on every parameter, cosine to 0 with no warm-up, 100
@@ -7,7 +7,7 @@ epochs (the official default; the paper also trains 200/400/800); projector
 2048-2048-2048 ending in BN without affine, predictor bottleneck 512. Views:
 the MoCo v2 recipe, symmetric: 224 px crops (0.2-1), flip, jitter
 (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale 0.2, blur 0.5. bfloat16 compute.
-Reported: linear 68.1 at 100 epochs (README, METHODS.md §5). Streams the
+Reported: linear 68.1 at 100 epochs (README). Streams the
 tfds `imagenet2012` dataset from config.data.data_dir.
 
 Not reproduced (optim.py has one lr schedule for the model): `--fix-pred-lr`

@@ -1,4 +1,4 @@
-"""VICReg on CIFAR-10: solo-learn's recipe (METHODS.md §7, §1).
+"""VICReg on CIFAR-10: solo-learn's recipe (docs/methods.md#vicreg).
 
 From solo-learn `scripts/pretrain/cifar/vicreg.yaml`: ResNet-18 with the
 CIFAR stem, batch 256, 1000 epochs, expander 2048-2048-2048, loss weights
@@ -9,7 +9,8 @@ Reported: linear 92.07 on CIFAR-10 (solo-learn README).
 
 Not reproduced: solo-learn's variance term drops the official 1/2 (ours keeps
 it, as facebookresearch/vicreg); solo-learn's LARS is LARC-style (eta 0.02,
-clipped), ours optax.lars with trust coefficient 1e-3 (METHODS.md §1).
+clipped), ours optax.lars with trust coefficient 1e-3
+(docs/methods.md#cifar-10-recipes).
 Warm-up starts at 0, not 3e-5.
 Needs the tfds `cifar10` dataset prepared in config.data.data_dir.
 

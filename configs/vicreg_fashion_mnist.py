@@ -7,10 +7,11 @@
 
 A CPU-sized demo, not a paper recipe: ResNet-18 at width 0.125 with the CIFAR
 stem, batch 256, 3 epochs, a 512-512-512 expander, the paper's loss weights
-(25 / 25 / 1). Optimizer values are solo-learn's CIFAR ones (METHODS.md §7:
-LARS lr 0.3, wd 1e-4); views are SimCLR's Fashion-MNIST ones (crop 0.2-1,
-brightness/contrast jitter, no blur on 28 px) with solo-learn's CIFAR
-solarize 0.1 on both views. Not tuned by measurement.
+(25 / 25 / 1). Optimizer values are solo-learn's CIFAR ones
+(docs/methods.md#vicreg: LARS lr 0.3, wd 1e-4); views are SimCLR's
+Fashion-MNIST ones (crop 0.2-1, brightness/contrast jitter, no blur on
+28 px) with solo-learn's CIFAR solarize 0.1 on both views. Not tuned by
+measurement.
 """
 
 from ssl_jax import config_lib

@@ -1,4 +1,4 @@
-"""VICReg on ImageNet-1k: the paper's ResNet-50 recipe (METHODS.md §7).
+"""VICReg on ImageNet-1k: the paper's ResNet-50 recipe (docs/methods.md#vicreg).
 
 From facebookresearch/vicreg (`main_vicreg.py`, README) and the paper (arXiv
 2105.04906): ResNet-50, expander 8192-8192-8192, loss weights 25 / 25 / 1,

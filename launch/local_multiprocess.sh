@@ -5,6 +5,7 @@
 #   bash launch/local_multiprocess.sh N CONFIG WORKDIR [--config.x=y ...]
 #   CPU_DEVICES_PER_PROCESS=4 (default) fake CPU devices in each process.
 #   PORT=12355 to choose the coordinator port (default: a free one).
+#   PYTHON=/path/to/python (default: the `python` on PATH).
 # Process 0 prints to the terminal; process I (I > 0) writes
 # WORKDIR/logs/process_I.log. If one process fails, the others are stopped
 # (they would otherwise wait on their peer until JAX's timeout) and the
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,8p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [ $# -ge 3 ] || usage
@@ -24,8 +25,9 @@ shift 3
 [[ $num_processes =~ ^[1-9][0-9]*$ ]] || usage
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-python=python3
-[ -x "$repo/.venv/bin/python" ] && python=$repo/.venv/bin/python
+# The caller's interpreter: $PYTHON, else the active environment's python
+# (a venv or conda env on PATH), else python3.
+python=${PYTHON:-$(command -v python || command -v python3)}
 # Keep the caller's directory (CONFIG and WORKDIR may be relative to it) and
 # make the checkout importable even without `pip install -e`.
 export PYTHONPATH=$repo${PYTHONPATH:+:$PYTHONPATH}

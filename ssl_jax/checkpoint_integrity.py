@@ -2,10 +2,11 @@
 
 Orbax makes a save atomic (a step appears only when complete) but does not
 detect silent corruption: flipped bytes in a committed step restore with
-wrong values (STACK.md). So after each save completes, ssl_jax records the
-SHA-256 of every file of the step in `<workdir>/checksums/<step>.json`, and
-verifies them before restoring. A step that fails verification (or fails to
-restore) is moved, never deleted, to `<workdir>/corrupt/`.
+wrong values (seen with Orbax 0.12.8). So after each save completes,
+ssl_jax records the SHA-256 of every file of the step in
+`<workdir>/checksums/<step>.json`, and verifies them before restoring. A
+step that fails verification (or fails to restore) is moved, never deleted,
+to `<workdir>/corrupt/`.
 
 A committed step without a checksum file (the process died between Orbax's
 commit and the checksum write) is complete by Orbax's guarantee; it is

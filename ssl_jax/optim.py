@@ -8,7 +8,7 @@ momentum, own lr, no weight decay) through `optax.multi_transform`.
 
 Note on LARS: optax.lars puts the lr inside the momentum buffer (as SimCLR's
 TF code); the BYOL/MoCo v3 form puts it outside. They agree at constant lr and
-differ slightly during warm-up and decay (METHODS.md, section 1).
+differ slightly during warm-up and decay (docs/methods.md#optimizers).
 """
 
 import jax
@@ -115,7 +115,7 @@ def ema_cosine(step, total_steps: int, base: float, final: float = 1.0):
   """BYOL / MoCo v3 / DINO momentum: base -> final along a half cosine.
 
   m_k = final - (final - base) (cos(pi k / K) + 1) / 2; with base 0.996:
-  k = 0 -> 0.996, K/2 -> 0.998, K -> 1 (METHODS.md §1).
+  k = 0 -> 0.996, K/2 -> 0.998, K -> 1 (docs/methods.md#schedules).
   """
   progress = jnp.minimum(step / max(total_steps, 1), 1.0)
   return final - (final - base) * (jnp.cos(jnp.pi * progress) + 1) / 2

@@ -5,6 +5,7 @@ their syntax is checked here)."""
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_script_parses(script):
 
 
 def _local(workdir, *flags):
-  env = subprocess_env()
+  env = subprocess_env(PYTHON=sys.executable)
   return subprocess.run(
       ['bash', os.path.join(_LAUNCH, 'local_multiprocess.sh'), '2',
        f'{SMOKE_CONFIG}:smoke', workdir, *flags],

@@ -9,6 +9,7 @@ timeouts.
 
 import os
 import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -34,7 +35,8 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(
        f'{SMOKE_CONFIG}:smoke', two,
        f'--config.data.data_dir={fmnist_data_dir}', '--config.total_steps=2',
        '--config.warmup_steps=1'],
-      env=subprocess_env(CPU_DEVICES_PER_PROCESS='4'), cwd=REPO,
+      env=subprocess_env(CPU_DEVICES_PER_PROCESS='4',
+                         PYTHON=sys.executable), cwd=REPO,
       capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
   with open(os.path.join(two, 'logs', 'process_1.log')) as f:

@@ -5,7 +5,7 @@ Gaussian blur, solarize, then normalisation. Each image gets its own key,
 `fold_in(rng, seed_id)`, where `seed_id` is the image's position in the global
 batch (shipped with the batch), so the result is the same whether the batch is
 one array under jit or split over devices under pmap. Semantics follow
-torchvision on values in [0, 1] (docs/methods.md, "Augmentation").
+torchvision on values in [0, 1] (docs/methods.md#augmentation).
 
 How it is computed, and why (docs/performance.md, "augmentation on TPU"):
 every random choice of an image is drawn first from its key (`draw`, the

@@ -6,7 +6,7 @@ jitted step, from the step's rng). Why the split: crops change the array shape
 and need the full-resolution image, which only the host has; everything after
 is a cheap elementwise or small-stencil op on the final-size crop, which the
 accelerator does for free and deterministically from the step's rng (BYOL's
-design). Names and defaults follow METHODS.md.
+design). Names and defaults: docs/methods.md#view-policies.
 """
 
 import dataclasses

@@ -1,1 +1,4 @@
-"""Evaluation protocols on frozen features, one module each (METHODS.md §0)."""
+"""Evaluation protocols on frozen features, one module each.
+
+What each computes: docs/methods.md#evaluation-protocols.
+"""

@@ -1,4 +1,6 @@
-"""Collapse diagnostics of an embedding matrix Z [N, D] (METHODS.md §0.5).
+"""Collapse diagnostics of an embedding matrix Z [N, D].
+
+Each is described in docs/methods.md#collapse-diagnostics.
 
 - normalized_std: SimSiam's per-dimension std of l2-normalised embeddings
   (arXiv 2011.10566, Fig. 2), times sqrt(D): ≈ 1 for an isotropic Gaussian,
@@ -53,7 +55,8 @@ def singular_values(z: np.ndarray, *, center: bool = True) -> np.ndarray:
 def rankme(z: np.ndarray, eps: float = 1e-7) -> float:
   """exp(−Σ p_k log p_k), p_k = σ_k / Σσ + eps, σ of the uncentred Z.
 
-  Uncentred as in the paper (and METHODS.md: diag(3, 1) → 1.7547652934).
+  Uncentred as in the paper (docs/methods.md#collapse-diagnostics:
+  diag(3, 1) → 1.7547652934).
   """
   s = singular_values(z, center=False)
   # An all-zero Z has Σσ = 0; the guard maps it to p = eps, RankMe ≈ 1.

@@ -1,4 +1,6 @@
-"""Few-shot linear evaluation by closed-form ridge regression (METHODS.md §0.3).
+"""Few-shot linear evaluation by closed-form ridge regression.
+
+Described in docs/methods.md#few-shot-ridge-regression.
 
 big_vision's `evaluators/fewshot_lsr.py` (the few-shot numbers of ViT,
 arXiv 2010.11929, and of Scaling ViTs, arXiv 2106.04560): from each class take

@@ -1,6 +1,7 @@
 """End-to-end fine-tuning of a pretrained backbone (ViT: layer-wise lr decay).
 
-MAE's protocol (`main_finetune.py`, `util/lr_decay.py`, METHODS.md §0.4):
+MAE's protocol (`main_finetune.py`, `util/lr_decay.py`,
+docs/methods.md#fine-tuning):
 the encoder's final LayerNorm is dropped, the patch tokens are
 average-pooled, normalised by a new LayerNorm (`fc_norm`) and classified by
 a new Linear head (weights N(0, 2e-5), the official trunc-normal std);

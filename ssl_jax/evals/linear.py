@@ -1,9 +1,10 @@
 """Linear probe on frozen features (features extracted once, then cached).
 
 Features are standardised with the training set's statistics (MAE's
-BatchNorm-without-affine head, METHODS.md §0.1), then a linear layer is
-trained with AdamW and a cosine schedule on shuffled mini-batches; the whole
-training is one jitted `lax.scan`, so it costs seconds even for 60k x 2048.
+BatchNorm-without-affine head, docs/methods.md#linear-probe), then a linear
+layer is trained with AdamW and a cosine schedule on shuffled mini-batches;
+the whole training is one jitted `lax.scan`, so it costs seconds even for
+60k x 2048.
 """
 
 import functools

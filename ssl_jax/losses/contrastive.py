@@ -37,8 +37,8 @@ def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
     The mean of l_i over the 2N anchors (the paper's value; the official TF
     code reports twice this).
 
-  Example (METHODS.md): z1 = [[2, 0], [0, 3]], z2 = [[3, 4], [4, 3]],
-  tau = 0.5 -> 1.2707137571.
+  Example (docs/methods.md#simclr): z1 = [[2, 0], [0, 3]],
+  z2 = [[3, 4], [4, 3]], tau = 0.5 -> 1.2707137571.
   """
   if z1.shape != z2.shape or z1.ndim != 2:
     raise ValueError(f'nt_xent needs two [N, D] arrays: {z1.shape}, '
@@ -85,8 +85,9 @@ def moco_v3(q1: jax.Array, q2: jax.Array, k1: jax.Array, k2: jax.Array,
   Returns:
     The scalar loss: the sum, not the mean, of the two directions.
 
-  Example (METHODS.md): q1 = [[2, 0], [0, 3]], q2 = [[3, 4], [4, 3]],
-  k1 = [[1, 1], [-1, 1]], k2 = [[1, 0], [1, 2]], tau = 0.2 -> 1.1494206088.
+  Example (docs/methods.md#moco-v3): q1 = [[2, 0], [0, 3]],
+  q2 = [[3, 4], [4, 3]], k1 = [[1, 1], [-1, 1]], k2 = [[1, 0], [1, 2]],
+  tau = 0.2 -> 1.1494206088.
   """
   shapes = {a.shape for a in (q1, q2, k1, k2)}
   if len(shapes) != 1 or q1.ndim != 2:

@@ -41,8 +41,9 @@ def byol(p1: jax.Array, p2: jax.Array, z1: jax.Array,
   Returns:
     The scalar loss.
 
-  Example (METHODS.md): p1 = [[2, 0], [0, 3]], p2 = [[3, 4], [4, 3]],
-  z1 = [[1, 1], [-1, 1]], z2 = [[1, 0], [1, 2]] -> 1.2570446716.
+  Example (docs/methods.md#byol): p1 = [[2, 0], [0, 3]],
+  p2 = [[3, 4], [4, 3]], z1 = [[1, 1], [-1, 1]], z2 = [[1, 0], [1, 2]]
+  -> 1.2570446716.
   """
   _check_pairs('byol', p1, p2, z1, z2)
   return jnp.mean(4.0 - 2.0 * _cosine(p1, z2) - 2.0 * _cosine(p2, z1))
@@ -65,8 +66,9 @@ def simsiam(p1: jax.Array, p2: jax.Array, z1: jax.Array,
   Returns:
     The scalar loss.
 
-  Example (METHODS.md): p1 = [[2, 0], [0, 3]], p2 = [[3, 4], [4, 3]],
-  z1 = [[1, 1], [-1, 1]], z2 = [[1, 0], [1, 2]] -> -0.6857388321.
+  Example (docs/methods.md#simsiam): p1 = [[2, 0], [0, 3]],
+  p2 = [[3, 4], [4, 3]], z1 = [[1, 1], [-1, 1]], z2 = [[1, 0], [1, 2]]
+  -> -0.6857388321.
   """
   _check_pairs('simsiam', p1, p2, z1, z2)
   return -0.5 * (jnp.mean(_cosine(p1, z2)) + jnp.mean(_cosine(p2, z1)))
@@ -97,7 +99,7 @@ def dino(student_logits: jax.Array, teacher_logits: jax.Array,
   Returns:
     The scalar loss.
 
-  Example (METHODS.md §8): K = 3, N = 2, 2 global + 1 local crop,
+  Example (docs/methods.md#dino): K = 3, N = 2, 2 global + 1 local crop,
   c = [0.1, -0.2, 0], tau_s = 0.1, tau_t = 0.04 -> 2.5567071633.
   """
   n_teacher, n_student = teacher_logits.shape[0], student_logits.shape[0]
@@ -141,8 +143,8 @@ def dino_center(teacher_logits: jax.Array, center: jax.Array,
   Returns:
     The [K] float32 new centre.
 
-  Example (METHODS.md §8): the §8 teacher logits, c = [0.1, -0.2, 0],
-  m = 0.9 -> [0.09875, -0.17375, -0.002].
+  Example (docs/methods.md#dino): the teacher logits of `dino`'s example,
+  c = [0.1, -0.2, 0], m = 0.9 -> [0.09875, -0.17375, -0.002].
   """
   t = jax.lax.stop_gradient(teacher_logits).astype(jnp.float32)
   batch_mean = jnp.mean(t.reshape(-1, t.shape[-1]), axis=0)

@@ -49,7 +49,7 @@ def mae(pred: jax.Array, target: jax.Array, mask: jax.Array,
   Returns:
     The scalar loss.
 
-  Example (METHODS.md §9): target [[1,2,3,4],[2,2,2,6]], pred
+  Example (docs/methods.md#mae): target [[1,2,3,4],[2,2,2,6]], pred
   [[0,0,0,0],[1,-1,0,1]], mask [0,1] -> 0.7499999063 (norm_pix), 9.75 (raw).
   """
   pred, target, mask = _f32(pred, target, mask)
@@ -92,7 +92,7 @@ def ijepa(pred: jax.Array, target: jax.Array, *,
   Returns:
     The scalar loss.
 
-  Example (METHODS.md §10): target [[1,2,3,4],[0,0,0,4]], pred
+  Example (docs/methods.md#i-jepa): target [[1,2,3,4],[0,0,0,4]], pred
   [[-1,-0.5,0.5,1],[0,0,0,0]] -> 0.2314434510.
   """
   pred, target = _f32(pred, target)
@@ -183,8 +183,8 @@ def data2vec(pred: jax.Array, target_layers: Sequence[jax.Array] | jax.Array,
   Returns:
     The scalar loss.
 
-  Example (METHODS.md §11): a_1 = [[1,2,0],[3,0,1],[2,4,2]], a_2 =
-  [[0,1,1],[1,1,0],[2,0,3]], top_k 2, mask [0,1,1], pred rows 1, 2 =
+  Example (docs/methods.md#data2vec-20): a_1 = [[1,2,0],[3,0,1],[2,4,2]],
+  a_2 = [[0,1,1],[1,1,0],[2,0,3]], top_k 2, mask [0,1,1], pred rows 1, 2 =
   [[0.5,0,-0.5],[0,1,-1]] -> 3.1903644165.
   """
   return data2vec_regression(pred, data2vec_targets(target_layers, top_k),
@@ -211,8 +211,8 @@ def data2vec_cls(cls_pred: jax.Array, target: jax.Array,
   Returns:
     The scalar term.
 
-  Example (METHODS.md §11): the targets of `data2vec`'s example, cls_pred
-  [0.1, 0.2, -0.3] -> 0.0009536746.
+  Example (docs/methods.md#data2vec-20): the targets of `data2vec`'s
+  example, cls_pred [0.1, 0.2, -0.3] -> 0.0009536746.
   """
   cls_pred, target = _f32(cls_pred, target)
   if cls_pred.ndim != 2 or target.shape[::2] != cls_pred.shape:

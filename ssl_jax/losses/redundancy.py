@@ -55,7 +55,8 @@ def barlow_twins(z1: jax.Array, z2: jax.Array, lambda_: float) -> jax.Array:
   Returns:
     The scalar loss (no further scaling).
 
-  Example (METHODS.md §6): z1 = [[1, 2], [3, 1], [0, 0], [2, 5]],
+  Example (docs/methods.md#barlow-twins):
+  z1 = [[1, 2], [3, 1], [0, 0], [2, 5]],
   z2 = [[2, 1], [1, 1], [0, 3], [1, 0]], lambda = 0.0051 -> 3.9245238247.
   """
   _check_pair('barlow_twins', z1, z2)
@@ -114,7 +115,7 @@ def vicreg(
     (loss, terms): the scalar loss and the unweighted terms
     {'invariance': s, 'variance': var, 'covariance': cov} for logging.
 
-  Example (METHODS.md §7): z1 = [[1, 2], [3, 1], [0, 0], [2, 5]],
+  Example (docs/methods.md#vicreg): z1 = [[1, 2], [3, 1], [0, 0], [2, 5]],
   z2 = [[2, 1], [1, 1], [0, 3], [1, 0]] -> s = 5.125, var = 0.0458605460,
   cov = 1.4444444444, loss = 130.7159580952.
   """

@@ -9,7 +9,7 @@ official code). The projector is `Linear(no bias)-BN-ReLU` per hidden layer,
 then `Linear(no bias)` (8192-8192-8192 in the paper). The loss-side
 `BN(affine=False)` is the standardisation inside `losses.barlow_twins`, which
 the trainer feeds the all-gathered outputs, so its statistics are over the
-global batch as in the official code (METHODS.md §6).
+global batch as in the official code (docs/methods.md#barlow-twins).
 
 `loss = scale_loss * barlow_twins(z1, z2, lambda_)`: the paper has no scale
 (scale_loss = 1.0, the default); solo-learn's CIFAR recipe uses 0.1.
@@ -20,11 +20,11 @@ Deviations from the official recipe, by design of the shared optimizer:
     parameters and keeps every array of ndim <= 1 out of weight decay and the
     trust ratio (optim.py), as the official code does for those arrays.
     optax's LARS also puts the lr inside the momentum buffer, the official
-    code outside (equal at constant lr, METHODS.md §1).
+    code outside (equal at constant lr, docs/methods.md#optimizers).
   - Under jit the gradient is the true gradient of L. The official code
     all-reduces C without a gradient and DDP averages, i.e. (our reading)
-    1/world_size of it (METHODS.md §6); compare PyTorch runs with this in
-    mind.
+    1/world_size of it (docs/methods.md#barlow-twins); compare PyTorch runs
+    with this in mind.
 """
 
 import flax.linen as nn

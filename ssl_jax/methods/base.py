@@ -21,8 +21,9 @@ the optimizer, EMA-free bookkeeping, parallelism. A method says only:
 
 Why forward/objective are split: under jit the batch is global and the split
 is invisible; under pmap the trainer gathers the outputs between the two, so
-no loss ever needs an axis name (METHODS.md's "where the cross-device op
-goes" table becomes one line in the trainer).
+no loss ever needs an axis name (the table of
+docs/methods.md#where-the-cross-device-op-goes becomes one line in the
+trainer).
 
 `forward` must return `features` (backbone features of view 0, fed to the
 online probe under stop_gradient) and `embedding` (the vectors the loss

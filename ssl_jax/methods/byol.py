@@ -3,7 +3,8 @@ target network's projections; no negatives.
 
 Online = backbone -> projector -> predictor; target = backbone -> projector
 whose params are an EMA of the online ones (`extras['target']`, a copy at
-init, moved in `update_extras` with the cosine momentum of METHODS.md §1).
+init, moved in `update_extras` with the cosine momentum of
+docs/methods.md#schedules).
 As in the official code (`byol_experiment.py`) BatchNorm statistics are per
 view (both views go through one call with a group of statistics per view,
 base.apply_per_view; `config.fuse_views=False` calls once per view), and the
@@ -30,7 +31,8 @@ TARGET_PARTS = ('backbone', 'projector')
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """`config.method` for BYOL (solo-learn's CIFAR values, METHODS.md §4)."""
+  """`config.method` for BYOL (solo-learn's CIFAR values,
+  docs/methods.md#byol)."""
   return ml_collections.ConfigDict(dict(
       name='byol',
       # Target momentum at step 0, cosine to 1 at the last step (paper:

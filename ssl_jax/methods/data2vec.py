@@ -3,7 +3,7 @@
 `config/v2/base_images_only_task.yaml`).
 
 A student predicts, at masked positions, contextualised targets built by an
-EMA teacher from the *unmasked* image (METHODS.md §11):
+EMA teacher from the *unmasked* image (docs/methods.md#data2vec-20):
 
   student   the ViT (CLS + patch tokens, fixed sin-cos positions added
             before masking) on the kept patches only, for `clones` different

@@ -2,7 +2,8 @@
 
 Self-distillation with no labels: a student (backbone + DINOHead) is trained
 to match, on every crop, the sharpened and centred output of a teacher on the
-*other* global crops; the teacher is an EMA of the student (METHODS.md §8).
+*other* global crops; the teacher is an EMA of the student
+(docs/methods.md#dino).
 
   student  all 2 + M crops. As the official MultiCropWrapper: the two global
            crops go through the backbone in one call, the M local crops

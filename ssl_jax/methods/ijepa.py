@@ -3,7 +3,7 @@
 
 Joint-embedding predictive architecture: from one context block of an image
 a narrow predictor predicts, in latent space, the representations of M = 4
-target blocks of the same image (METHODS.md §10):
+target blocks of the same image (docs/methods.md#i-jepa):
 
   context encoder  the ViT (no CLS) on the context patches only
                    (`ViT(keep=context)`): params['backbone'].

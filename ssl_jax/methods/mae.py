@@ -6,7 +6,7 @@ index, no mask tokens in the encoder), and a light decoder
 (models/mae_decoder.py) reconstructs the pixels of every patch from the
 encoded visible tokens and a shared mask token; the loss is the MSE on the
 removed patches against per-patch normalised pixels (losses.mae,
-METHODS.md §9). One view; no EMA, no projector.
+docs/methods.md#mae). One view; no EMA, no projector.
 
 Masks are drawn on device (data/masking.py: mae_masks), per example from
 fold_in(step key, example id), with the kept count fixed by the config.

@@ -32,7 +32,7 @@ from ssl_jax.models import heads
 
 def default_config() -> ml_collections.ConfigDict:
   """`config.method` for MoCo v3 (ResNet heads; solo-learn CIFAR values,
-  METHODS.md §3)."""
+  docs/methods.md#moco-v3)."""
   return ml_collections.ConfigDict(dict(
       name='moco_v3',
       temperature=0.2,  # tau: 1.0 for R50 (paper default), 0.2 ViT / CIFAR.

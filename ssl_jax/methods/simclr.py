@@ -16,7 +16,7 @@ from ssl_jax.models import heads
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """`config.method` for SimCLR (the CIFAR values of METHODS.md)."""
+  """`config.method` for SimCLR (defaults: docs/methods.md#simclr)."""
   return ml_collections.ConfigDict(dict(
       name='simclr',
       temperature=0.2,

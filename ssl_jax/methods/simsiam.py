@@ -23,8 +23,8 @@ from ssl_jax.models import heads
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """`config.method` for SimSiam (solo-learn's CIFAR values, METHODS.md §5;
-  the paper's R50 uses the same widths)."""
+  """`config.method` for SimSiam (solo-learn's CIFAR values,
+  docs/methods.md#simsiam; the paper's R50 uses the same widths)."""
   return ml_collections.ConfigDict(dict(
       name='simsiam',
       proj_hidden=(2048, 2048),  # Two hidden Dense-BN-ReLU layers.

@@ -9,13 +9,13 @@ the last Linear is added here. The loss is `losses.vicreg` on the
 all-gathered outputs: invariance is a mean over the global batch (the
 official local mean averaged by DDP is the same value), variance and
 covariance use global-batch statistics (the official `FullGatherLayer`)
-(METHODS.md §7). The official variance term has the 1/2 that solo-learn's
-drops; we follow the official code.
+(docs/methods.md#vicreg). The official variance term has the 1/2 that
+solo-learn's drops; we follow the official code.
 
 Optimizer: the official LARS uses one lr and keeps biases and BN out of weight
 decay and adaptation, as the shared one does (ndim <= 1, optim.py); optax's
 LARS puts the lr inside the momentum buffer, the official code outside
-(equal at constant lr, METHODS.md §1).
+(equal at constant lr, docs/methods.md#optimizers).
 """
 
 import flax.linen as nn

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 def patchify(images: jax.Array, patch_size: int) -> jax.Array:
   """[N, H, W, C] -> [N, (H/p)(W/p), p*p*C].
 
-  Example (METHODS.md §9): arange(48) as NCHW [1, 3, 4, 4], p = 2 ->
-  first patch [0, 16, 32, 1, 17, 33, 4, 20, 36, 5, 21, 37].
+  Example (docs/methods.md#mae): arange(48) as NCHW [1, 3, 4, 4], p = 2
+  -> first patch [0, 16, 32, 1, 17, 33, 4, 20, 36, 5, 21, 37].
   """
   n, h, w, c = images.shape
   p = patch_size

@@ -1,5 +1,5 @@
 """Device masks: exact counts, block geometry, determinism per (rng, example
-id), and the official sizes (METHODS.md §9-11)."""
+id), and the official sizes (docs/methods.md#masking)."""
 
 import collections
 
@@ -44,7 +44,7 @@ def test_mae_masks_are_uniform():
 def test_block_sizes_follow_the_official_formula():
   grid = (16, 16)
   target = lambda r: masking.block_size(r, grid, (0.15, 0.2), (0.75, 1.5))
-  assert target(0.0) == (5, 7)  # n = 38 (METHODS.md §10).
+  assert target(0.0) == (5, 7)  # n = 38 (docs/methods.md#masking).
   assert target(1.0) == (9, 6)  # n = 51, ar 1.5: round(8.75), round(5.83).
   assert target(0.5) == (7, 6)  # n = 44, ar 1.125: round(7.04), round(6.25).
   # The context is square, at most 15 x 15 (16 would be shrunk).

@@ -1,4 +1,4 @@
-"""Collapse diagnostics: METHODS.md §0.5 value, constructed embeddings."""
+"""Collapse diagnostics: docs/methods.md value, constructed embeddings."""
 
 import numpy as np
 import pytest

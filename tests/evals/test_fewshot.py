@@ -7,7 +7,7 @@ from ssl_jax.evals import fewshot
 
 
 def _reference_weights(x, y, num_classes, reg, form):
-  """The recipe of METHODS.md §0.3 written out with np.linalg.solve."""
+  """docs/methods.md#few-shot-ridge-regression with np.linalg.solve."""
   mean, std = x.mean(0), np.sqrt(np.mean((x - x.mean(0)) ** 2, 0)) + 1e-5
   a = np.hstack([(x - mean) / std, np.full((len(x), 1), 100.0)])
   t = 2.0 * (y[:, None] == np.arange(num_classes)) - 1.0

@@ -1,4 +1,4 @@
-"""Weighted k-NN: METHODS.md §0.2 hand example and constructed sets."""
+"""Weighted k-NN: docs/methods.md#weighted-knn example and constructed sets."""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""NT-Xent: hand-computed values (METHODS.md §2) and invariances."""
+"""NT-Xent: hand-computed values (docs/methods.md#simclr) and invariances."""
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,7 @@ def test_hand_computed_values(tau, expected):
 
 def test_hand_form_matches_written_terms():
   # l_a = log(e^1.2 + e^1.6 + e^0) - 1.2, l_b = log(e^1.2+e^1.6+e^1.92) - 1.2
-  # at tau = 0.5, each for both samples (METHODS.md).
+  # at tau = 0.5, each for both samples (docs/methods.md#simclr).
   la = np.log(np.exp(1.2) + np.exp(1.6) + 1) - 1.2
   lb = np.log(np.exp(1.2) + np.exp(1.6) + np.exp(1.92)) - 1.2
   np.testing.assert_allclose(losses.nt_xent(A, BM, 0.5), (la + lb) / 2,
@@ -74,7 +74,7 @@ def test_rejects_mismatched_shapes():
     losses.nt_xent(np.ones((3, 2)), np.ones((4, 2)), 0.1)
 
 
-# MoCo v3 (METHODS.md §3): q1 = A, q2 = Bm, k1 = Cm, k2 = Dm.
+# MoCo v3 (docs/methods.md#moco-v3): q1 = A, q2 = Bm, k1 = Cm, k2 = Dm.
 CM = np.array([[1., 1.], [-1., 1.]])
 DM = np.array([[1., 0.], [1., 2.]])
 

@@ -1,4 +1,4 @@
-"""BYOL, SimSiam, DINO: hand values (METHODS.md §4, §5, §8) and invariances."""
+"""BYOL, SimSiam, DINO: hand values (docs/methods.md) and invariances."""
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +13,8 @@ BM = np.array([[3., 4.], [4., 3.]])
 CM = np.array([[1., 1.], [-1., 1.]])
 DM = np.array([[1., 0.], [1., 2.]])
 
-# DINO §8: 2 global crops (teacher) and 2 global + 1 local (student).
+# DINO (docs/methods.md#dino): 2 global crops (teacher) and 2 global + 1 local
+# (student).
 TEACHER = np.array([[[0.1, 0.2, -0.1], [0.0, 0.05, 0.02]],
                     [[0.3, -0.1, 0.0], [-0.05, 0.1, 0.0]]])
 STUDENT = np.array([[[0.2, 0.1, 0.0], [0.1, -0.2, 0.3]],

@@ -1,4 +1,4 @@
-"""MAE, I-JEPA, data2vec 2.0 losses: METHODS.md §9-11 values under jit,
+"""MAE, I-JEPA, data2vec 2.0 losses: docs/methods.md values under jit,
 float64 references, and what the masks select."""
 
 import jax
@@ -8,16 +8,16 @@ import pytest
 
 from ssl_jax import losses
 
-# §9: one image, 2 patches of 4 values.
+# docs/methods.md#mae: one image, 2 patches of 4 values.
 MAE_TARGET = np.array([[[1., 2, 3, 4], [2, 2, 2, 6]]])
 MAE_PRED = np.array([[[0., 0, 0, 0], [1, -1, 0, 1]]])
 MAE_MASK = np.array([[0., 1]])
-# §10.
+# docs/methods.md#i-jepa.
 JEPA_TARGET = np.array([[1., 2, 3, 4], [0, 0, 0, 4]])
 JEPA_PRED = np.array([[-1., -0.5, 0.5, 1], [0, 0, 0, 0]])
 JEPA_LN = np.array([[-1.3416354, -0.4472118, 0.4472118, 1.3416354],
                     [-0.5773493, -0.5773493, -0.5773493, 1.7320479]])
-# §11: B = 1, T = 3 tokens, D = 3, K = 2 layers.
+# docs/methods.md#data2vec-20: B = 1, T = 3 tokens, D = 3, K = 2 layers.
 D2V_LAYERS = np.array([[[[1., 2, 0], [3, 0, 1], [2, 4, 2]]],
                        [[[0., 1, 1], [1, 1, 0], [2, 0, 3]]]])
 D2V_Y = np.array([[[-1.03772815, 1.35091327, -0.31318512],
@@ -61,14 +61,14 @@ def test_ijepa_values_and_layer_norm_placement():
   ijepa = jax.jit(losses.ijepa, static_argnames='normalize_target')
   np.testing.assert_allclose(ijepa(JEPA_PRED, JEPA_TARGET), 0.2314434510,
                              rtol=1e-6)
-  # The LN is applied inside by default: passing METHODS.md's LN(h) with
+  # The LN is applied inside by default: passing the card's LN(h) with
   # normalize_target=False gives the same value.
   np.testing.assert_allclose(losses.masked.layer_norm(JEPA_TARGET), JEPA_LN,
                              rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(
       ijepa(JEPA_PRED, JEPA_LN, normalize_target=False), 0.2314434510,
       rtol=1e-6)
-  # Smooth-L1, not MSE (METHODS.md's MSE of the same pair: 0.5298736717).
+  # Smooth-L1, not MSE (the card's MSE of the same pair: 0.5298736717).
   mse = np.mean((JEPA_PRED - JEPA_LN) ** 2)
   np.testing.assert_allclose(mse, 0.5298736717, rtol=1e-6)
   # Both branches of smooth-L1 (|d| >= 1 is linear): d = 3 -> 2.5.

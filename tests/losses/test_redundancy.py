@@ -1,4 +1,4 @@
-"""Barlow Twins and VICReg: hand values (METHODS.md §6, §7) and invariances."""
+"""Barlow Twins and VICReg: hand values (docs/methods.md) and invariances."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +9,8 @@ from ssl_jax import losses
 
 Z1 = np.array([[1., 2.], [3., 1.], [0., 0.], [2., 5.]])
 Z2 = np.array([[2., 1.], [1., 1.], [0., 3.], [1., 0.]])
-# METHODS.md §6: the cross-correlation matrix of (Z1, Z2), eps 1e-5.
+# docs/methods.md#barlow-twins: the cross-correlation matrix of (Z1, Z2),
+# eps 1e-5.
 C = np.array([[0.31622334, -0.71817895], [0.37796015, -0.85839023]])
 
 
@@ -48,7 +49,7 @@ def _vicreg_reference(x, y, sim=25., std=25., cov=1.):
 def test_barlow_twins_hand_computed_values():
   loss = jax.jit(losses.barlow_twins)(Z1, Z2, 0.0051)
   np.testing.assert_allclose(loss, 3.9245238247, rtol=1e-5)
-  # The two terms, from the C given in METHODS.md.
+  # The two terms, from the C given in docs/methods.md#barlow-twins.
   on = (1 - C[0, 0]) ** 2 + (1 - C[1, 1]) ** 2
   off = C[0, 1] ** 2 + C[1, 0] ** 2
   np.testing.assert_allclose(losses.barlow_twins(Z1, Z2, 0.), on, rtol=1e-5)
@@ -56,7 +57,7 @@ def test_barlow_twins_hand_computed_values():
                              rtol=1e-5)
   np.testing.assert_allclose(_barlow_reference(Z1, Z2, 0.0051), 3.9245238247,
                              rtol=1e-9)
-  # eps -> 0 (METHODS.md): the reference really uses eps 1e-5.
+  # eps -> 0 (docs/methods.md#barlow-twins): the reference really uses eps 1e-5.
   np.testing.assert_allclose(_barlow_reference(Z1, Z2, 0.0051, eps=0.),
                              3.9245358215, rtol=1e-9)
 
@@ -108,7 +109,8 @@ def test_vicreg_hand_computed_values(scale, terms, expected):
 
 
 def test_vicreg_keeps_the_half_on_the_variance_term():
-  # solo-learn drops the 1/2, which adds one more 25 * var (METHODS.md §7).
+  # solo-learn drops the 1/2, which adds one more 25 * var
+  # (docs/methods.md#vicreg).
   loss, logs = losses.vicreg(Z1, Z2)
   np.testing.assert_allclose(loss + 25 * logs['variance'], 131.8624717460,
                              rtol=1e-5)

@@ -45,7 +45,7 @@ def _views(method, batch_size=BATCH):
 
 
 def test_teacher_temperature_schedule():
-  # The boosted recipe: 0.04 -> 0.07 over 30 epochs (METHODS.md §8).
+  # The boosted recipe: 0.04 -> 0.07 over 30 epochs (docs/methods.md#schedules).
   temp = lambda step: float(dino.teacher_temperature(
       step, 10, warmup=0.04, final=0.07, warmup_epochs=30))
   np.testing.assert_allclose(temp(0), 0.04, rtol=1e-6)

@@ -1,4 +1,5 @@
-"""patchify / unpatchify: MAE's order (METHODS.md §9), round trip, unshuffle."""
+"""patchify / unpatchify: MAE's order (docs/methods.md#mae), round trip,
+unshuffle."""
 
 import jax
 import jax.numpy as jnp
