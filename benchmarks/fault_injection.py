@@ -2,6 +2,7 @@
 steps each one costs. Writes the README's scenario table.
 
   python benchmarks/fault_injection.py [--kills 10] [--out results.jsonl]
+  python benchmarks/fault_injection.py --bad-inputs-only [--readme README.md]
 
 Runs the CLI on the smoke config (real Fashion-MNIST) in subprocesses:
   - SIGTERM at a random step: must exit 0 with a checkpoint at that step;
@@ -13,9 +14,15 @@ Runs the CLI on the smoke config (real Fashion-MNIST) in subprocesses:
     step and file named, then recovered with on_corrupt=previous.
 "Steps lost" = the last step printed before the kill minus the step the
 resumed run restarts from.
+
+Then the bad-input section (bad_inputs.py): mistakes a new user makes, each
+refused early, refused late or accepted, and whether anything was lost; its
+table goes between the README's `<!-- bad-input-table -->` markers.
+`--bad-inputs-only` runs that section alone (a few minutes).
 """
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -110,7 +117,8 @@ def run_corruptions(root, reference):
         byte = f.read(1)
         f.seek(-1, 1)
         f.write(bytes([byte[0] ^ 0xFF]))
-    longer = ('--config.total_steps=%d' % (TOTAL + 2),)
+    longer = ('--config.total_steps=%d' % (TOTAL + 2),
+              '--config.allow_config_change=True')
     refused = subprocess.run(_cmd(workdir, *longer), env=_env(), cwd=REPO,
                              capture_output=True, text=True)
     named = (refused.returncode != 0 and f'step {TOTAL}' in refused.stderr
@@ -125,13 +133,43 @@ def run_corruptions(root, reference):
   return rows
 
 
+def run_bad_inputs(readme: str | None, out: str | None) -> None:
+  import bad_inputs  # pylint: disable=g-import-not-at-top
+  import doc_blocks  # pylint: disable=g-import-not-at-top
+  import machine  # pylint: disable=g-import-not-at-top
+  root = tempfile.mkdtemp(prefix='ssl_jax_bad_inputs_')
+  t0 = time.time()
+  try:
+    rows = bad_inputs.run(root)
+  finally:
+    shutil.rmtree(root, ignore_errors=True)
+  m = machine.describe()
+  text = (bad_inputs.table(rows) + '\n\n`python benchmarks/'
+          f'fault_injection.py --bad-inputs-only`, '
+          f"{time.strftime('%Y-%m-%d')}, {m['cpu_cores']}-core {m['cpu']}, "
+          f'{(time.time() - t0) / 60:.1f} min.')
+  print(text)
+  for row in rows:
+    print(json.dumps(row))
+  if readme:
+    doc_blocks.write_block(readme, 'bad-input-table', text)
+  machine.report({'bad_inputs': rows, 'seconds': time.time() - t0}, out)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--kills', type=int, default=10)
   parser.add_argument('--terms', type=int, default=5)
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--out', default=None)
+  parser.add_argument('--bad-inputs-only', action='store_true',
+                      help='Run the bad-input section alone.')
+  parser.add_argument('--readme', default=None,
+                      help='Write the bad-input table into this README.')
   args = parser.parse_args()
+  if args.bad_inputs_only:
+    run_bad_inputs(args.readme, args.out)
+    return
   rng = random.Random(args.seed)
   root = tempfile.mkdtemp(prefix='ssl_jax_faults_')
   t0 = time.time()
@@ -157,6 +195,7 @@ def main():
                   'steps_lost': [r['lost'] for r in kills]},
       'corrupt': corrupt, 'seconds': time.time() - t0}
   machine.report(summary, args.out)
+  run_bad_inputs(args.readme, args.out)
 
 
 if __name__ == '__main__':

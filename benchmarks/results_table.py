@@ -16,7 +16,6 @@ that already holds an evaluation is collected, not retrained, unless
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -25,7 +24,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
 sys.path.insert(0, REPO)
 
-START, END = '<!-- results-table -->', '<!-- /results-table -->'
 PROTOCOLS = 'knn,linear,fewshot,diagnostics'
 
 
@@ -103,19 +101,9 @@ def table(rows: list[dict]) -> str:
   return '\n'.join(lines)
 
 
-def write_readme(path: str, text: str) -> None:
-  with open(path) as f:
-    readme = f.read()
-  if START not in readme:
-    raise SystemExit(f'{path} has no {START} ... {END} markers.')
-  pattern = re.compile(re.escape(START) + '.*?' + re.escape(END), re.S)
-  readme = pattern.sub(lambda _: f'{START}\n{text}\n{END}', readme)
-  with open(path, 'w') as f:
-    f.write(readme)
-
-
 def main():
   from ssl_jax import methods  # pylint: disable=g-import-not-at-top
+  import doc_blocks  # pylint: disable=g-import-not-at-top
   import machine  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--root', default=os.path.join(REPO, 'workdirs',
@@ -141,7 +129,7 @@ def main():
           f"{m['platform']}, jax {m['jax']}; table written "
           f"{time.strftime('%Y-%m-%d')} by benchmarks/results_table.py.")
   print(text)
-  write_readme(args.readme, text)
+  doc_blocks.write_block(args.readme, 'results-table', text)
 
 
 if __name__ == '__main__':

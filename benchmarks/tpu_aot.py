@@ -9,7 +9,8 @@ augmentation and masks alone, for a TPU
 slice described by libtpu, on this machine, and appends both reports to
 --out (one JSON line per program; rows already there are kept and not
 compiled again, so an interrupted run continues). Then it writes the
-markdown table between `<!-- tpu-aot -->` markers of --table.
+markdown tables between the `<!-- tpu-aot -->` and `<!-- tpu-fsdp -->`
+markers of --table.
 
 Every time, rate and MFU is XLA TPU's cost-model estimate at compile
 time, not a measurement. Each compile runs in its own process (a
@@ -19,12 +20,13 @@ ResNet-50 step takes 2-4 min on 2 cores; programs are large).
 import dataclasses
 import json
 import os
-import re
 import subprocess
 import sys
 
 from absl import app
 from absl import flags
+
+import doc_blocks
 
 _ONLY = flags.DEFINE_list('only', None, 'Row names to run (default all).')
 _OUT = flags.DEFINE_string('out', 'tpu_aot_rows.jsonl', 'JSON lines file.')
@@ -167,15 +169,32 @@ def table(rows: list[dict]) -> str:
   return '\n'.join(lines)
 
 
-def write_table(path: str, text: str) -> None:
-  with open(path) as f:
-    doc = f.read()
-  block = f'<!-- tpu-aot -->\n{text}\n<!-- /tpu-aot -->'
-  pattern = re.compile(r'<!-- tpu-aot -->.*?<!-- /tpu-aot -->', re.S)
-  if not pattern.search(doc):
-    raise SystemExit(f'{path} has no <!-- tpu-aot --> block.')
-  with open(path, 'w') as f:
-    f.write(pattern.sub(lambda _: block, doc))
+# The rows that show per-chip memory falling with mesh_fsdp.
+FSDP_ROWS = ('mae_l_dp', 'mae_l_fsdp8', 'mae_l_fsdp64', 'dino_b_dp',
+             'dino_b_fsdp16')
+
+
+def fsdp_table(rows: list[dict]) -> str:
+  """Per-chip memory of the large ViTs, data-parallel against FSDP."""
+  by = {r['row']: r for r in rows
+        if r.get('what') == 'train' and 'error' not in r}
+  lines = ['| config | slice, mesh | arguments GiB/chip | vs data-parallel '
+           '| total GiB/chip (of HBM) | est. ms/step | est. MFU |',
+           '|---|---|---|---|---|---|---|']
+  for name in FSDP_ROWS:
+    r = by.get(name)
+    if r is None:
+      continue
+    note = next(row.note for row in ROWS if row.name == name)
+    dp = by.get(name.split('_fsdp')[0].replace('_dp', '') + '_dp', r)
+    mem, dp_mem = r['memory_per_chip_bytes'], dp['memory_per_chip_bytes']
+    lines.append(
+        f"| {note} | {r['topology']}, {r['mesh']['data']}x"
+        f"{r['mesh']['fsdp']} | {mem['arguments'] / 2**30:.2f} | "
+        f"{mem['arguments'] / dp_mem['arguments']:.2f}x | "
+        f"{mem['total'] / 2**30:.1f} ({100 * mem['fraction_of_hbm']:.0f}%) | "
+        f"{_ms(r['xla_estimated_step_seconds'])} | {100 * r['mfu']:.1f}% |")
+  return '\n'.join(lines)
 
 
 def main(argv):
@@ -187,10 +206,12 @@ def main(argv):
       if (row.name, what) not in done:
         compile_row(row, what, _OUT.value)
   with open(_OUT.value) as f:
-    text = table([json.loads(line) for line in f])
-  print(text)
+    reports = [json.loads(line) for line in f]
+  text, fsdp = table(reports), fsdp_table(reports)
+  print(text, fsdp, sep='\n\n')
   if _TABLE.value:
-    write_table(_TABLE.value, text)
+    doc_blocks.write_block(_TABLE.value, 'tpu-aot', text)
+    doc_blocks.write_block(_TABLE.value, 'tpu-fsdp', fsdp)
 
 
 if __name__ == '__main__':

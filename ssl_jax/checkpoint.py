@@ -57,8 +57,12 @@ def check_workdir(workdir: str) -> None:
     with tempfile.TemporaryFile(dir=probe_dir):
       pass
   except OSError as e:
-    raise PermissionError(f'--workdir {workdir!r} cannot be written: '
-                          f'{probe_dir!r}: {e.strerror}.') from None
+    if probe_dir == os.path.abspath(workdir):
+      raise PermissionError(f'--workdir {workdir!r} cannot be written: '
+                            f'{e.strerror}.') from None
+    raise PermissionError(
+        f'--workdir {workdir!r} cannot be created: {probe_dir!r} does not '
+        f'accept new files or folders ({e.strerror}).') from None
 
 
 def manager(workdir: str, config, create: bool = True) -> ocp.CheckpointManager:
@@ -79,6 +83,17 @@ def latest_step(workdir: str) -> int | None:
     return None
   steps = [int(name) for name in os.listdir(path) if name.isdigit()]
   return max(steps) if steps else None
+
+
+def incomplete_saves(workdir: str) -> list[str]:
+  """Folders of saves that never completed (Orbax's temporary names, left
+  by a process killed or stopped at once while saving). The manager
+  removes them when it opens the workdir (`cleanup_tmp_directories`)."""
+  path = os.path.join(workdir, _DIR)
+  if not os.path.isdir(path):
+    return []
+  return sorted(os.path.join(_DIR, name) for name in os.listdir(path)
+                if '.orbax-checkpoint-tmp' in name)
 
 
 def make_meta(method_name: str, config, step: int) -> dict:

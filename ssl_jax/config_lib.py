@@ -7,12 +7,15 @@ what is allowed. Durations are written once (`x_steps` or `x_epochs`) and
 turned into steps by `steps_for`, so the loop only ever sees steps.
 """
 
-import contextlib
 import math
-import sys
+import os
+import traceback
 
 import ml_collections
 from ml_collections import config_dict
+
+from ssl_jax import config_checks
+from ssl_jax import errors
 
 # Keys whose duration may be given in steps or epochs: `<key>_steps` and
 # `<key>_epochs` both exist in every config, at most one set (`total`: exactly
@@ -24,24 +27,10 @@ OPTIMIZERS = ('lars', 'adamw', 'sgd')
 LR_SCALINGS = ('linear', 'sqrt', 'none')
 
 
-class UserError(ValueError):
-  """Bad input from the user (config, dataset, workdir): the CLIs print the
-  message alone, without a traceback."""
-
-
-class ConfigError(UserError):
-  """A config value is wrong; the message names the key and what is allowed."""
-
-
-@contextlib.contextmanager
-def user_errors_exit():
-  """CLI helper: bad input, a failing disk or a diverged run end the
-  program with their message alone (exit 1); programming errors keep their
-  traceback."""
-  try:
-    yield
-  except (UserError, OSError, FloatingPointError) as e:
-    sys.exit(f'FATAL: {type(e).__name__}: {e}')
+# Defined in errors.py (which the checks share); the names every module uses.
+UserError = errors.UserError
+ConfigError = errors.ConfigError
+user_errors_exit = errors.user_errors_exit
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -68,6 +57,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       name='fashion_mnist_offline',
       data_dir=config_dict.placeholder(str),  # None: $TFDS_DATA_DIR or ~/...
+      # A data_dir that does not exist is refused (a typo would otherwise
+      # prepare the dataset in a new tree); True creates it. The default
+      # folder (data_dir None) is always created.
+      create_data_dir=False,
       manual_dir=config_dict.placeholder(str),  # Offline builders' files.
       download=False,
       train_split='train',
@@ -79,9 +72,9 @@ def base_config() -> ml_collections.ConfigDict:
       std=(0.3530,),
       prefetch=2,
   ))
-  # Augmentation policy (names as in METHODS.md). blur_p and solarize_p are
-  # tuples: one value shared by all global views, e.g. (0.5,), or one per
-  # view, e.g. (1.0, 0.1) (BYOL's asymmetric views).
+  # Augmentation policy (docs/methods.md#view-policies). blur_p and
+  # solarize_p are tuples: one value shared by all global views, e.g.
+  # (0.5,), or one per view, e.g. (1.0, 0.1) (BYOL's asymmetric views).
   c.aug = ml_collections.ConfigDict(dict(
       crop_size=28,
       crop_scale=(0.08, 1.0),
@@ -140,9 +133,14 @@ def base_config() -> ml_collections.ConfigDict:
   # new run's backbone (and its EMA copies) starts from those weights
   # (model_init.py); used only when the workdir has no checkpoint to resume.
   c.model_init = config_dict.placeholder(str)
-  # Fault injection for tests: make the loss of this step NaN.
+  # Fault injection for tests: make the loss of this step NaN (steps count
+  # from 1, as the progress lines and the error messages do).
   c.debug = ml_collections.ConfigDict({
       'nan_at_step': config_dict.placeholder(int)})
+  # Resuming with other values of keys that change what the run computes
+  # (durations, batch, optimizer, method, ...: config_history.py) is refused
+  # unless this is True; config.json keeps the first run's config either way.
+  c.allow_config_change = False
 
   c.eval = ml_collections.ConfigDict(dict(
       batch_size=1024,
@@ -209,13 +207,39 @@ def load_file(spec: str) -> ml_collections.ConfigDict:
   """
   import importlib.util  # pylint: disable=g-import-not-at-top
   path, _, arg = spec.partition(':')
+  if not os.path.isfile(path):
+    raise ConfigError(f'--config file {path!r} does not exist'
+                      + ('' if path.endswith('.py') else ' (a .py file)') + '.')
   module_spec = importlib.util.spec_from_file_location('_ssl_jax_config',
                                                        path)
   if module_spec is None:
-    raise ConfigError(f'No config file at {path!r}.')
+    raise ConfigError(f'--config file {path!r} is not a Python file.')
   module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
+  try:
+    module_spec.loader.exec_module(module)
+    get_config = module.get_config
+  except SyntaxError as e:
+    if errors.verbose():
+      raise
+    raise ConfigError(f'--config file {e.filename}, line {e.lineno}: '
+                      f'{e.msg}: {(e.text or "").strip()}') from None
+  except Exception as e:  # pylint: disable=broad-except
+    raise _config_file_error(path, e) from (e if errors.verbose() else None)
+  try:
+    return get_config(arg or None)
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise _config_file_error(path, e) from (e if errors.verbose() else None)
+
+
+def _config_file_error(path: str, error: Exception) -> ConfigError:
+  """The error of a config file that fails to run, at its line."""
+  frames = [f for f in traceback.extract_tb(error.__traceback__)
+            if os.path.abspath(f.filename) == os.path.abspath(path)]
+  where = f', line {frames[-1].lineno}' if frames else ''
+  return ConfigError(f'--config file {path}{where}: '
+                     f'{type(error).__name__}: {error}')
 
 
 def fill_missing(config, defaults) -> ml_collections.ConfigDict:
@@ -273,8 +297,13 @@ def prefer_overridden_durations(config, overridden_keys) -> None:
   """Clears the other half of a duration pair the command line set.
 
   `--config.total_steps=400` on a config written in epochs must mean 400
-  steps, not "both set".
+  steps, not "both set". Both halves given on the command line is an error.
   """
+  for key in DURATION_KEYS:
+    if {f'{key}_steps', f'{key}_epochs'} <= set(overridden_keys):
+      raise ConfigError(
+          f'--config.{key}_steps and --config.{key}_epochs were both given; '
+          'a duration is given once, in steps or in epochs.')
   with config.unlocked():
     for key in DURATION_KEYS:
       for given, other in (('steps', 'epochs'), ('epochs', 'steps')):
@@ -380,24 +409,21 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   aug = config.aug
   _check(isinstance(aug.crop_size, int) and aug.crop_size > 0,
          'aug.crop_size', aug.crop_size, 'must be a positive integer')
-  lo, hi = aug.crop_scale
-  _check(0 < lo <= hi <= 1, 'aug.crop_scale', tuple(aug.crop_scale),
-         'need 0 < min <= max <= 1')
-  lo, hi = aug.crop_ratio
-  _check(0 < lo <= hi, 'aug.crop_ratio', tuple(aug.crop_ratio),
-         'need 0 < min <= max')
+  config_checks.pair(config, 'aug.crop_scale', high=1)
+  config_checks.pair(config, 'aug.crop_ratio')
   for key in ('flip_p', 'jitter_p', 'gray_p', 'blur_p', 'solarize_p',
               'local_blur_p', 'local_solarize_p'):
     _check_probability(config, f'aug.{key}')
   _check(isinstance(aug.local_crops, int) and aug.local_crops >= 0,
          'aug.local_crops', aug.local_crops, 'must be an integer >= 0')
   if aug.local_crops:
-    lo, hi = aug.local_crop_scale
-    _check(0 < lo <= hi <= 1, 'aug.local_crop_scale',
-           tuple(aug.local_crop_scale), 'need 0 < min <= max <= 1')
+    config_checks.pair(config, 'aug.local_crop_scale', high=1)
     _check(isinstance(aug.local_crop_size, int) and aug.local_crop_size > 0,
            'aug.local_crop_size', aug.local_crop_size,
            'must be a positive integer')
+  config_checks.numbers(config, 'aug.jitter', 4)
+  config_checks.numbers(config, 'data.mean')
+  config_checks.numbers(config, 'data.std')
   _check(len(aug.jitter) == 4 and all(v >= 0 for v in aug.jitter),
          'aug.jitter', tuple(aug.jitter),
          'need 4 non-negative strengths (brightness, contrast, saturation, '
@@ -415,7 +441,16 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          'parallel.mode', config.parallel.mode,
          f"'jit' with {num_processes} processes (pmap maps over one "
          "process's devices; the jit mesh spans every process)")
-  mesh_shape(config, num_devices)  # Raises on a mesh that does not fit.
+  _, fsdp = mesh_shape(config, num_devices)  # Raises unless it fits.
+  _check(config.parallel.mode == 'jit' or fsdp == 1, 'parallel.mesh_fsdp',
+         config.parallel.mesh_fsdp,
+         "must be 1 with parallel.mode='pmap' (pmap keeps a full copy of "
+         "the state on every device; FSDP needs mode='jit')")
+  config_checks.validate_backbone(config)
+  _check_choice(config, 'data.create_data_dir', (True, False))
+  _check_choice(config, 'allow_config_change', (True, False))
+  if config.debug.nan_at_step is not None:
+    _check_positive(config, 'debug.nan_at_step')
   _check_choice(config, 'checkpoint.on_corrupt', ('fail', 'previous'))
   _check_positive(config, 'checkpoint.every_steps')
   _check_positive(config, 'checkpoint.keep')

@@ -1,22 +1,35 @@
 """Evaluates the newest checkpoint of a workdir on frozen features.
 
-  python -m ssl_jax.evaluate --workdir DIR \
-      [--protocols knn,linear,fewshot,finetune,diagnostics]
+  python -m ssl_jax.evaluate --workdir DIR [--protocols knn,linear]
 
-Protocols (METHODS.md §0), on the backbone's pooled features of the
+`--protocols`: any of knn,linear,fewshot,finetune,diagnostics (default
+knn,linear).
+
+Protocols, on the backbone's pooled features of the
 evaluation view (centre crop, no augmentation), trained on the train split
 and scored on the eval split: weighted k-NN (cosine, k=200, T=0.07) with the
 same k-NN on raw pixels as the baseline an SSL feature must beat; a linear
 probe; few-shot ridge regression; collapse diagnostics. `finetune` trains
 the whole backbone and a new head (evals/finetune.py). Prints a table and
-writes `DIR/eval/results.json`; from Python, `ssl_jax.evaluate.run(workdir)`
-returns the same dict. Another tfds dataset (transfer) is evaluated with
-`run(workdir, config=...)` after changing `config.data`.
+merges them into `DIR/eval/results.json` (the protocols run replace their
+earlier results, the others are kept; every run is also appended to
+`DIR/eval/history.jsonl`: eval_results.py); from Python,
+`ssl_jax.evaluate.run(workdir)` returns the same dict. Another tfds dataset
+(transfer) is evaluated with `run(workdir, config=...)` after changing
+`config.data`. Each protocol:
+docs/methods.md#evaluation-protocols.
 """
 
+if __name__ == '__main__':
+  # The command line checks its flags before TensorFlow and JAX load
+  # (seconds), then runs main() below; run_cli exits.
+  from ssl_jax import eval_cli  # pylint: disable=g-import-not-at-top
+  eval_cli.run_cli('evaluate')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import contextlib
 import dataclasses
 import importlib
-import json
 import os
 import time
 
@@ -29,7 +42,10 @@ from absl import logging
 
 from ssl_jax import checkpoint
 from ssl_jax import cli_flags
+from ssl_jax import config_history
 from ssl_jax import config_lib
+from ssl_jax import eval_cli
+from ssl_jax import eval_results
 from ssl_jax import methods
 from ssl_jax import step as step_lib
 from ssl_jax import train
@@ -41,17 +57,19 @@ from ssl_jax.evals import finetune
 from ssl_jax.evals import knn
 from ssl_jax.evals import linear
 
-PROTOCOLS = ('knn', 'linear', 'fewshot', 'finetune', 'diagnostics')
-DEFAULT_PROTOCOLS = ('knn', 'linear')
+PROTOCOLS = eval_cli.PROTOCOLS
+DEFAULT_PROTOCOLS = eval_cli.DEFAULT_PROTOCOLS
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config in force in `workdir` (config_history.latest: the first
+  run's config.json, or the config of a later run that changed it)."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{path} not found: is {workdir!r} a training '
                             'workdir (python -m ssl_jax.main ...)?')
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  _, recorded = config_history.latest(workdir)
+  config = ml_collections.ConfigDict(recorded)
   # Keys added to ssl_jax after the run was started take today's defaults.
   config = config_lib.fill_missing(config, config_lib.base_config())
   # The checkpoint holds the weights now; the folder the run started from
@@ -109,18 +127,36 @@ def extract_features(workdir: str,
   return Features(int(step), p, state, arrays, *train_xy, *test_xy)
 
 
+def _say(message: str) -> None:
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
+@contextlib.contextmanager
+def _timed(name: str, what: str, seconds: dict):
+  """Says what runs (evaluation takes minutes), records its seconds."""
+  _say(f'{name}: {what}...')
+  t0 = time.perf_counter()
+  yield
+  seconds[name] = time.perf_counter() - t0
+  _say(f'{name}: done in {seconds[name]:.1f} s.')
+
+
 def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
         write: bool = True, features: Features | None = None) -> dict:
   """Evaluates the newest checkpoint in `workdir`; returns the results.
 
-  `features` (from `extract_features`) saves extracting them again.
+  `features` (from `extract_features`) saves extracting them again. With
+  `write`, the results of `protocols` replace those protocols' results in
+  eval/results.json, others' are kept, and the run is appended to
+  eval/history.jsonl (eval_results.py); the merged dict is returned.
   """
-  unknown = set(protocols) - set(PROTOCOLS)
-  if unknown:
-    raise ValueError(f'Unknown protocols {sorted(unknown)}; known: '
-                     f'{PROTOCOLS}.')
+  protocols = eval_cli.check_protocols(protocols)
   config = config or load_config(workdir)
   t0 = time.perf_counter()
+  if features is None:
+    _say(f'Extracting features of the newest checkpoint in {workdir} '
+         f'({config.data.train_split} and {config.data.eval_split})...')
   f = features or extract_features(workdir, config)
   p, data, e = f.plan, config.data, config.eval
   arrays = f.arrays
@@ -130,58 +166,70 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
              'eval_split': data.eval_split,
              'feature_dim': int(train_x.shape[1]),
              'feature_seconds': time.perf_counter() - t0}
+  if features is None:
+    _say(f'Features of step {f.step}: {len(train_x)} + {len(test_x)} '
+         f'examples in {results["feature_seconds"]:.1f} s.')
 
   # --------------------------------------------------------------- protocols
-  n_cls = p.num_classes
+  n_cls, seconds = p.num_classes, {}
   if 'knn' in protocols:
-    r = knn.evaluate(train_x, train_y, test_x, test_y, k=e.knn_k,
-                     temperature=e.knn_temperature, num_classes=n_cls)
-    results.update(knn_top1=r['top1'], knn_top5=r['top5'],
-                   knn_settings={'k': r['k'], 'temperature': r['temperature'],
-                                 'similarity': 'cosine', 'weights': 'exp(s/T)'})
-    if e.raw_pixel_baseline:
-      raw = lambda s: features_lib.raw_pixels(
-          p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
-      r = knn.evaluate(*raw(data.train_split), *raw(data.eval_split),
-                       k=e.knn_k, temperature=e.knn_temperature,
-                       num_classes=n_cls)
-      results.update(raw_pixel_knn_top1=r['top1'],
-                     raw_pixel_knn_top5=r['top5'])
+    with _timed('knn', f'weighted kNN, k={e.knn_k}', seconds):
+      r = knn.evaluate(train_x, train_y, test_x, test_y, k=e.knn_k,
+                       temperature=e.knn_temperature, num_classes=n_cls)
+      results.update(knn_top1=r['top1'], knn_top5=r['top5'], knn_settings={
+          'k': r['k'], 'temperature': r['temperature'],
+          'similarity': 'cosine', 'weights': 'exp(s/T)',
+          'raw_pixel_baseline': bool(e.raw_pixel_baseline)})
+      if e.raw_pixel_baseline:
+        raw = lambda s: features_lib.raw_pixels(
+            p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
+        r = knn.evaluate(*raw(data.train_split), *raw(data.eval_split),
+                         k=e.knn_k, temperature=e.knn_temperature,
+                         num_classes=n_cls)
+        results.update(raw_pixel_knn_top1=r['top1'],
+                       raw_pixel_knn_top5=r['top5'])
   if 'linear' in protocols:
-    r = linear.evaluate(train_x, train_y, test_x, test_y, num_classes=n_cls,
-                        epochs=e.linear_epochs, batch_size=e.linear_batch_size,
-                        lr=e.linear_lr, weight_decay=e.linear_weight_decay,
-                        seed=config.seed)
-    results.update(linear_top1=r['top1'], linear_top5=r['top5'],
-                   linear_train_top1=r['train_top1'],
-                   linear_settings={k: r[k] for k in (
-                       'epochs', 'lr', 'batch_size', 'optimizer',
-                       'weight_decay')} | {'features': 'standardised'})
+    with _timed('linear', f'linear probe, {e.linear_epochs} epochs',
+                seconds):
+      r = linear.evaluate(
+          train_x, train_y, test_x, test_y, num_classes=n_cls,
+          epochs=e.linear_epochs, batch_size=e.linear_batch_size,
+          lr=e.linear_lr, weight_decay=e.linear_weight_decay,
+          seed=config.seed)
+      results.update(linear_top1=r['top1'], linear_top5=r['top5'],
+                     linear_train_top1=r['train_top1'],
+                     linear_settings={k: r[k] for k in (
+                         'epochs', 'lr', 'batch_size', 'optimizer',
+                         'weight_decay')} | {'features': 'standardised'})
   if 'fewshot' in protocols:
-    results.update(fewshot.evaluate(train_x, train_y, test_x, test_y,
-                                    num_classes=n_cls))
+    with _timed('fewshot', 'few-shot ridge regression', seconds):
+      results.update(fewshot.evaluate(train_x, train_y, test_x, test_y,
+                                      num_classes=n_cls))
   if 'finetune' in protocols:
-    view = lambda s: features_lib.eval_view_images(
-        p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
-    r = finetune.evaluate(
-        p.method, f.state, *view(data.train_split), *view(data.eval_split),
-        num_classes=n_cls, epochs=e.finetune_epochs, lr=e.finetune_lr,
-        batch_size=e.finetune_batch_size,
-        layer_decay=e.finetune_layer_decay,
-        weight_decay=e.finetune_weight_decay,
-        warmup_epochs=e.finetune_warmup_epochs, seed=config.seed)
-    results.update(finetune_top1=r.pop('top1'), finetune_top5=r.pop('top5'),
-                   finetune_settings=r)
+    with _timed('finetune', f'fine-tuning, {e.finetune_epochs} epochs',
+                seconds):
+      view = lambda s: features_lib.eval_view_images(
+          p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
+      r = finetune.evaluate(
+          p.method, f.state, *view(data.train_split), *view(data.eval_split),
+          num_classes=n_cls, epochs=e.finetune_epochs, lr=e.finetune_lr,
+          batch_size=e.finetune_batch_size,
+          layer_decay=e.finetune_layer_decay,
+          weight_decay=e.finetune_weight_decay,
+          warmup_epochs=e.finetune_warmup_epochs, seed=config.seed)
+      results.update(finetune_top1=r.pop('top1'),
+                     finetune_top5=r.pop('top5'), finetune_settings=r)
   if 'diagnostics' in protocols:
-    diag = diagnostics.evaluate(test_x)
-    results['diagnostics'] = {k: v for k, v in diag.items()
-                              if k != 'singular_values'}
-    results['singular_values'] = diag['singular_values']
+    with _timed('diagnostics', 'collapse diagnostics', seconds):
+      diag = diagnostics.evaluate(test_x)
+      results['diagnostics'] = {k: v for k, v in diag.items()
+                                if k != 'singular_values'}
+      results['singular_values'] = diag['singular_values']
   results['eval_seconds'] = time.perf_counter() - t0
+  results['protocols'] = eval_results.describe_protocols(results, protocols,
+                                                         seconds)
   if write and jax.process_index() == 0:
-    os.makedirs(os.path.join(workdir, 'eval'), exist_ok=True)
-    with open(os.path.join(workdir, 'eval', 'results.json'), 'w') as f:
-      json.dump(results, f, indent=2)
+    return eval_results.write(workdir, results)
   return results
 
 
@@ -224,26 +272,24 @@ def format_table(results: dict) -> str:
   head = (f"{results['method']} step {results['step']} on "
           f"{results['dataset']} ({results['eval_split']}), "
           f"{results['feature_dim']}-d features")
+  older = [f"{name} of step {entry.get('step')}" for name, entry in
+           results.get('protocols', {}).items()
+           if entry.get('step') != results['step']]
+  if older:  # Merged from earlier evaluations (eval_results.py).
+    lines.append(f'Kept from earlier evaluations: {", ".join(older)}.')
   return head + '\n' + '\n'.join(lines)
 
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training workdir.')
-_PROTOCOLS = flags.DEFINE_list('protocols', list(DEFAULT_PROTOCOLS),
-                               f'Any of {PROTOCOLS}.')
-
-
 def main(argv):
+  """`python -m ssl_jax.evaluate` (its flags: eval_cli.py, cli_flags.py)."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  cli_flags.initialize()
+  workdir = cli_flags.WORKDIR.value
   with config_lib.user_errors_exit():
-    results = run(_WORKDIR.value, protocols=tuple(_PROTOCOLS.value))
+    cli_flags.initialize()
+    results = run(workdir, protocols=eval_cli.PROTOCOLS_FLAG.value)
   print(format_table(results), flush=True)
-  print(f"Written to {os.path.join(_WORKDIR.value, 'eval', 'results.json')}")
-
-
-if __name__ == '__main__':
-  flags.mark_flags_as_required(['workdir'])
-  app.run(main)
+  print(f'Written to {os.path.join(workdir, eval_results.RESULTS)} (earlier '
+        f'runs: {eval_results.HISTORY})')

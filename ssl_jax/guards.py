@@ -3,7 +3,8 @@
 Preemption: SIGTERM (cluster or TPU preemption notice) and SIGINT (Ctrl-C)
 set a flag; the loop saves a checkpoint at the current step, finishes
 writing and returns, so `python -m ssl_jax.main` exits 0 and the same
-command resumes. A second SIGINT interrupts at once. With several processes,
+command resumes. A second SIGINT or SIGTERM stops at once (`Interrupted`; the
+trainer says which steps that abandons). With several processes,
 every process must stop at the same step (the save is collective): JAX's
 preemption sync point is used where the coordination service provides it
 (TPU pods), and the local flags are OR-ed across processes at log steps.
@@ -25,6 +26,8 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
+from ssl_jax import errors
+
 
 class StopRequest:
   """Set by SIGTERM/SIGINT while installed; polled by the loop."""
@@ -38,9 +41,10 @@ class StopRequest:
 
   def _handler(self, signum, frame):
     del frame
-    if self.requested and signum == signal.SIGINT:
-      raise KeyboardInterrupt  # Second Ctrl-C: stop now.
-    self.signal_name = signal.Signals(signum).name
+    name = signal.Signals(signum).name
+    if self.requested:  # A second signal: stop now, without the save.
+      raise errors.Interrupted(f'second signal ({name})', name)
+    self.signal_name = name
     logging.warning('%s received: saving a checkpoint at the end of this '
                     'step, then stopping.', self.signal_name)
 
@@ -81,9 +85,10 @@ class NonFiniteError(FloatingPointError):
 class NonFiniteGuard:
   """Counts consecutive non-finite steps from the step's `nonfinite` flag."""
 
-  def __init__(self, max_skips: int):
+  def __init__(self, max_skips: int, last_saved: int | None = None):
     self.max_skips = max_skips
     self.consecutive = 0
+    self.last_saved = last_saved  # The trainer updates it at each save.
 
   def check(self, step: int, metrics) -> None:
     if not float(metrics['nonfinite']):
@@ -92,11 +97,17 @@ class NonFiniteGuard:
     self.consecutive += 1
     if self.consecutive > self.max_skips:
       scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      if self.last_saved is None:
+        kept = ('No checkpoint was written yet: a rerun starts from '
+                'scratch.')
+      else:
+        kept = (f'The last checkpoint (step {self.last_saved}) is good: a '
+                'rerun resumes from it.')
       raise NonFiniteError(
           f'Non-finite loss or gradient at step {step} '
           f'({self.consecutive} step(s) in a row; config.nonfinite_skips='
-          f'{self.max_skips}). The update was not applied and the last '
-          f'checkpoint is good. Metrics of that step: {scalars}')
+          f'{self.max_skips}). The update was not applied. {kept} '
+          f'Metrics of that step: {scalars}')
     logging.warning('Step %d: non-finite loss or gradient; update skipped '
                     '(%d of %d allowed in a row).', step, self.consecutive,
                     self.max_skips)

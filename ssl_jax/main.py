@@ -4,7 +4,11 @@
       --workdir DIR [--config.optim.lr=0.3 ...]
 
 Only parses flags; the work is `ssl_jax.train.run(config, workdir)`.
-Running the same command again on the same workdir resumes. Multi-host:
+Running the same command again on the same workdir resumes (a change of
+settings that alters what the run computes is refused unless
+`--config.allow_config_change=True`; config_history.py). Bad input ends
+with one `FATAL:` line, exit code 1 (`--verbose`: the traceback too).
+Multi-host:
 `--distributed` (TPU pods, SLURM) or `--coordinator_address/--num_processes/
 --process_id` (cli_flags.py; launch/ has scripts).
 """
@@ -19,9 +23,6 @@ from ssl_jax import config_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, optionally with :preset.', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None,
-                               'Folder for checkpoints, metrics and evals.')
-flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def main(argv):
@@ -29,14 +30,16 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
-  config = _CONFIG.value
-  config_lib.prefer_overridden_durations(
-      config, config_flags.get_override_values(flags.FLAGS['config']))
-  cli_flags.initialize()
-  from ssl_jax import train  # Import late: flags are parsed, errors are clear.
   with config_lib.user_errors_exit():
-    train.run(config, _WORKDIR.value)
+    config = _CONFIG.value
+    config_lib.prefer_overridden_durations(
+        config, config_flags.get_override_values(flags.FLAGS['config']))
+    cli_flags.initialize()
+    from ssl_jax import train  # pylint: disable=g-import-not-at-top
+    # Imported late: flags are parsed and checked within a second.
+    train.run(config, cli_flags.WORKDIR.value)
 
 
 if __name__ == '__main__':
+  flags.mark_flags_as_required(['config', 'workdir'])
   app.run(main, flags_parser=cli_flags.parse_flags)

@@ -70,6 +70,35 @@ def read_jsonl(path: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def drop_rows_after(workdir: str, step: int, name: str = 'train') -> int:
+  """Removes the rows of steps after `step` from `<name>_metrics.jsonl`
+  (a run that logged past its last checkpoint, then stopped); the resumed
+  run writes them again, so each step keeps one row. Returns how many were
+  dropped. The file is replaced atomically: a crash keeps the old one."""
+  path = os.path.join(workdir, f'{name}_metrics.jsonl')
+  if jax.process_index() > 0 or not os.path.isfile(path):
+    return 0
+  with open(path, encoding='utf-8') as f:
+    lines = [line for line in f if line.strip()]
+  # A line cut short by a kill is dropped too.
+  kept = [line for line in lines if _row_step(line) is not None
+          and _row_step(line) <= step]
+  if len(kept) == len(lines):
+    return 0
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    f.writelines(line if line.endswith('\n') else line + '\n'
+                 for line in kept)
+  os.replace(path + '.tmp', path)
+  return len(lines) - len(kept)
+
+
+def _row_step(line: str) -> int | None:
+  try:
+    return int(json.loads(line)['step'])
+  except (ValueError, KeyError, TypeError):
+    return None
+
+
 class DataWait:
   """Fraction of wall time the training loop spent waiting for its next
   batch, per logging window (`data_wait_fraction`; ~0 when the input

@@ -13,15 +13,21 @@ Writes into DIR/report/:
 
 The features are those `evaluate` scores: the newest good checkpoint, the
 evaluation view, `features.extract`. The numbers come from
-DIR/eval/results.json when it is of that checkpoint's step; otherwise the
-evaluation runs first on the same features (the default protocols plus
-diagnostics) and writes it.
+DIR/eval/results.json when it has them for that checkpoint's step; the
+protocols it lacks (of the default ones plus diagnostics) are evaluated
+first on the same features and merged into it.
 From Python, `ssl_jax.report.run(workdir)` returns a `Report`.
 """
 
+if __name__ == '__main__':
+  # The command line checks its flags before TensorFlow and JAX load
+  # (seconds), then runs main() below; run_cli exits.
+  from ssl_jax import eval_cli  # pylint: disable=g-import-not-at-top
+  eval_cli.run_cli('report')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 import dataclasses
 import datetime
-import json
 import os
 
 import jax
@@ -32,6 +38,8 @@ from absl import logging
 
 from ssl_jax import cli_flags
 from ssl_jax import config_lib
+from ssl_jax import eval_cli
+from ssl_jax import eval_results
 from ssl_jax import evaluate
 from ssl_jax import metrics as metrics_lib
 from ssl_jax import plots
@@ -123,11 +131,20 @@ def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, k: int):
 
 
 def read_results(workdir: str) -> dict | None:
-  path = os.path.join(workdir, 'eval', 'results.json')
-  if not os.path.isfile(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return eval_results.read(workdir)
+
+
+def training_rows(workdir: str) -> list[dict]:
+  """The logged training steps (one row each); says so when there are none
+  (the curves are then empty)."""
+  path = os.path.join(workdir, 'train_metrics.jsonl')
+  rows = (plots.dedupe_steps(metrics_lib.read_jsonl(path))
+          if os.path.isfile(path) else [])
+  if not rows and jax.process_index() == 0:
+    print(f'No training metrics in {path} (' +
+          ('empty' if os.path.isfile(path) else 'missing') +
+          '): the training-curves picture is left empty.', flush=True)
+  return rows
 
 
 def _numbers(results: dict) -> list[tuple[str, str]]:
@@ -183,10 +200,10 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
   config = evaluate.load_config(workdir)
   feats = evaluate.extract_features(workdir, config)
   results = read_results(workdir)
-  if results is None or results.get('step') != feats.step:
-    logging.info('Evaluating %s first (results.json absent or stale).',
-                 workdir)
-    results = evaluate.run(workdir, protocols=protocols, config=config,
+  if missing := eval_results.missing(results, protocols, feats.step):
+    print(f'Evaluating {",".join(missing)} of step {feats.step} first '
+          '(not in eval/results.json).', flush=True)
+    results = evaluate.run(workdir, protocols=missing, config=config,
                            features=feats)
   out = os.path.join(workdir, 'report')
   path = lambda name: os.path.join(out, f'{name}.png')
@@ -200,9 +217,7 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
   what = f"{results['method']} step {feats.step}"
   notes = {}
 
-  metrics_path = os.path.join(workdir, 'train_metrics.jsonl')
-  rows = (plots.dedupe_steps(metrics_lib.read_jsonl(metrics_path))
-          if os.path.isfile(metrics_path) else [])
+  rows = training_rows(workdir)
   plots.training_curves(rows, path('curves'), title=what)
   notes['curves'] = (f'{len(rows)} log steps of `train_metrics.jsonl`; the '
                      'online probe is scored on training batches.')
@@ -256,33 +271,20 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
   return report
 
 
-# --workdir and --protocols are ssl_jax.evaluate's flags (defined when it is
-# imported): the protocols run when the evaluation must run first.
-_MAP = flags.DEFINE_enum('map', 'tsne', plots.MAP_METHODS,
-                         '2-D map of the eval features.')
-_MAP_EXAMPLES = flags.DEFINE_integer('map_examples', 2000,
-                                     'Eval examples in the 2-D map.')
-_QUERIES = flags.DEFINE_integer('queries', 8, 'Retrieval queries.')
-_TOP_K = flags.DEFINE_integer('top_k', 8, 'Neighbours per query.')
-
-
 def main(argv):
+  """`python -m ssl_jax.report` (its flags: eval_cli.py, cli_flags.py; the
+  protocols are those evaluated when results.json lacks them)."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  cli_flags.initialize()
   with config_lib.user_errors_exit():
+    cli_flags.initialize()
     report = run(
-        flags.FLAGS.workdir, map_method=_MAP.value,
-        map_examples=_MAP_EXAMPLES.value, num_queries=_QUERIES.value,
-        top_k=_TOP_K.value,
-        protocols=tuple(dict.fromkeys([*flags.FLAGS.protocols,
+        cli_flags.WORKDIR.value, map_method=eval_cli.MAP.value,
+        map_examples=eval_cli.MAP_EXAMPLES.value,
+        num_queries=eval_cli.QUERIES.value, top_k=eval_cli.TOP_K.value,
+        protocols=tuple(dict.fromkeys([*eval_cli.PROTOCOLS_FLAG.value,
                                        'diagnostics'])))
   print(evaluate.format_table(report.results), flush=True)
   print(f'Written to {report.markdown}')
-
-
-if __name__ == '__main__':
-  flags.mark_flags_as_required(['workdir'])
-  app.run(main)

@@ -1,10 +1,13 @@
 """The trainer: `run(config, workdir)`, top to bottom in banner-separated phases.
 
-validate -> data -> method/optimizer -> state (restore or init) -> step ->
-input stream -> loop (log, checkpoint) -> final checkpoint.
+validate -> data -> method/optimizer -> the workdir's past (configs it ran
+with) -> state (restore or init) -> step -> input stream -> loop (log,
+checkpoint) -> final checkpoint.
 
 Everything that can be wrong with the config, the dataset or the workdir is
-checked before the first compile and before anything is written.
+checked before the first compile and before anything is written. The
+console says where the run starts, what changed since the workdir's last
+run, and when it compiles.
 """
 
 import dataclasses
@@ -19,9 +22,11 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from ssl_jax import checkpoint
+from ssl_jax import config_checks
+from ssl_jax import config_history
 from ssl_jax import config_lib
+from ssl_jax import errors
 from ssl_jax import guards
-from ssl_jax import methods
 from ssl_jax import metrics as metrics_lib
 from ssl_jax import model_init
 from ssl_jax import optim
@@ -92,10 +97,11 @@ def plan(config, *, devices=None, dataset: sources.SplitInfo | None = None
   num_processes = len({d.process_index for d in devices})
   # ---------------------------------------------------------------- validate
   config_lib.validate(config, len(devices), num_processes)
-  method_cls = methods.get(config.method.name)
+  method_cls = config_checks.validate_method(config)  # The method's keys.
 
   # -------------------------------------------------------------------- data
   if dataset is None:
+    sources.check_data_dir(config.data)  # A typo is not a new folder.
     builder = _prepared_builder(config.data)
     info = sources.split_info(builder, config.data.train_split)
     sources.split_info(builder, config.data.eval_split)
@@ -130,9 +136,16 @@ def make_step(p: Plan, config, abstract, *, on_trace=None):
   factory = functools.partial(
       step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
       num_classes=p.num_classes, probe=config.probe.enabled,
-      on_trace=on_trace, nan_at_step=config.debug.nan_at_step,
+      on_trace=on_trace, nan_at_step=_nan_at_state_step(config),
       grad_accum_steps=config.grad_accum_steps)
   return p.parallel.make_step(factory, abstract)
+
+
+def _nan_at_state_step(config) -> int | None:
+  # config.debug.nan_at_step counts steps as the console does (the first is
+  # step 1); the step function sees the state's step, which is one less.
+  nan_at = config.debug.nan_at_step
+  return None if nan_at is None else nan_at - 1
 
 
 def restore_or_init(p: Plan, config, workdir: str):
@@ -176,10 +189,48 @@ def train_dataset(p: Plan, config, start_step: int):
   return ds
 
 
-def _write_config(config, workdir: str) -> None:
+def _say(message: str) -> None:
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    print(message, flush=True)
+
+
+def _announce(workdir, start, total, config_path, diffs, written, leftovers):
+  """Where the run starts, and what it found in the workdir."""
+  if leftovers:
+    gone = not any(os.path.exists(os.path.join(workdir, d))
+                   for d in leftovers)
+    _say(f'Found an incomplete checkpoint folder (a save that was '
+         f'interrupted): {", ".join(leftovers)}; '
+         + ('removed.' if gone else 'ignored.'))
+  if diffs:
+    where = f' (recorded in {os.path.basename(written)})' if written else ''
+    _say(f'Config changed since {os.path.basename(config_path)}: '
+         f'{config_history.describe(diffs)}{where}.')
+  if start >= total:
+    _say(f'Nothing to do: {workdir} is trained to step {start} of {total} '
+         f'(checkpoint {start}). Evaluate it: python -m ssl_jax.evaluate '
+         f'--workdir {workdir}')
+  elif start:
+    _say(f'Resuming {workdir} from step {start} (its newest checkpoint) to '
+         f'step {total}.')
+  else:
+    _say(f'Training {workdir} from step 0 (no checkpoint) to step {total}.')
+
+
+def _interrupted(e: errors.Interrupted, workdir: str, step: int):
+  """The message of a second signal: what it abandons."""
+  saved = checkpoint.latest_step(workdir)
+  if saved is None:
+    kept = ('no checkpoint was written yet: the same command starts again '
+            'from step 0')
+  else:
+    lost = (f'steps {saved + 1}-{step}' if step > saved + 1 else
+            f'step {step}')
+    kept = (f'{lost} will be redone; the newest complete checkpoint is step '
+            f'{saved}: the same command resumes from it')
+  return errors.Interrupted(
+      f'Stopped at once by a second {e.signal_name} during step {step}, '
+      f'without saving it: {kept}.', e.signal_name)
 
 
 def run(config, workdir: str, *, stop_at_step: int | None = None):
@@ -199,13 +250,24 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   checkpoint.check_workdir(workdir)
   p = plan(config)
 
+  # --------------------------------------------------------- workdir's past
+  # Refused here, before anything is written: changes that would alter what
+  # a checkpointed run computes (config_history.py).
+  config_path, diffs = config_history.check(
+      config, workdir, checkpoint.latest_step(workdir))
+  leftovers = checkpoint.incomplete_saves(workdir)
+
   # ------------------------------------------------------------------- state
   state, start, ckpt, abstract = restore_or_init(p, config, workdir)
-  _write_config(config, workdir)
+  written = config_history.record(config, workdir, start, diffs)
+  _announce(workdir, start, p.total_steps, config_path, diffs, written,
+            leftovers)
   if start >= p.total_steps:
-    logging.info('Nothing to do: checkpoint step %d >= total steps %d.',
-                 start, p.total_steps)
     return p.parallel.to_saveable(state)
+  dropped = metrics_lib.drop_rows_after(workdir, start)
+  if dropped:
+    _say(f'Dropped {dropped} row(s) of train_metrics.jsonl after step '
+         f'{start} (logged before the run stopped); they are logged again.')
   last_step = min(p.total_steps, stop_at_step or p.total_steps)
 
   # -------------------------------------------------------------------- step
@@ -225,44 +287,53 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   # -------------------------------------------------------------------- loop
   writer = metrics_lib.create_writer(workdir)
   progress = metrics_lib.Progress(p.total_steps, config.batch_size, start)
-  nonfinite = guards.NonFiniteGuard(config.nonfinite_skips)
+  nonfinite = guards.NonFiniteGuard(config.nonfinite_skips,
+                                    last_saved=start or None)
   stop = guards.StopRequest()
   batches = metrics_lib.DataWait(train_stream(p, config, start))
   step, pending = start, None
-  with stop.installed():
-    for step in range(start + 1, last_step + 1):
-      batch = batches.next()
-      if batch is None:
-        step -= 1
-        break
-      state, metrics = train_step(state, batch)
-      if pending:  # Last step's flag: checked while this step runs.
-        nonfinite.check(*pending)
-      pending = (step, metrics)
-      if step == start + 1:
-        jax.block_until_ready(metrics)
-        progress.first_step_done(step)
-        batches.fraction()  # Compile time is not input time.
-      log_now = step % config.log_every_steps == 0 or step == last_step
-      if log_now:
-        scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        scalars['images_per_second'] = progress.images_per_second(step)
-        scalars['data_wait_fraction'] = batches.fraction()
-        writer.write_scalars(step, scalars)
-        writer.flush()  # Readable while training runs (cheap at log steps).
-        progress.log(step, scalars)
-      preempted = stop.agreed(step, sync_all=log_now)
-      if (preempted or step % config.checkpoint.every_steps == 0
-          or step == last_step):
-        nonfinite.check(*pending)  # Never save after an unchecked step.
-        pending = None
-        ckpt.save(step, p.parallel.to_saveable(state), force=preempted)
-      if preempted:
-        ckpt.finish()
-        print(f'Stopped by {stop.signal_name or "preemption"} at step {step}:'
-              ' checkpoint saved. Run the same command to resume.',
-              flush=True)
-        return p.parallel.to_saveable(state)
+  _say(f'Compiling the train step; step {start + 1} runs once it is '
+       'compiled...')
+  try:
+    with stop.installed():
+      for step in range(start + 1, last_step + 1):
+        batch = batches.next()
+        if batch is None:
+          step -= 1
+          break
+        state, metrics = train_step(state, batch)
+        if pending:  # Last step's flag: checked while this step runs.
+          nonfinite.check(*pending)
+        pending = (step, metrics)
+        if step == start + 1:
+          jax.block_until_ready(metrics)
+          progress.first_step_done(step)
+          batches.fraction()  # Compile time is not input time.
+          _say(f'Step {step} done in {progress.compile_seconds:.1f} s '
+               '(compile included).')
+        log_now = step % config.log_every_steps == 0 or step == last_step
+        if log_now:
+          scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+          scalars['images_per_second'] = progress.images_per_second(step)
+          scalars['data_wait_fraction'] = batches.fraction()
+          writer.write_scalars(step, scalars)
+          writer.flush()  # Readable while training runs (cheap at log steps).
+          progress.log(step, scalars)
+        preempted = stop.agreed(step, sync_all=log_now)
+        if (preempted or step % config.checkpoint.every_steps == 0
+            or step == last_step):
+          nonfinite.check(*pending)  # Never save after an unchecked step.
+          pending = None
+          ckpt.save(step, p.parallel.to_saveable(state), force=preempted)
+          nonfinite.last_saved = step
+        if preempted:
+          ckpt.finish()
+          print(f'Stopped by {stop.signal_name or "preemption"} at step '
+                f'{step}: checkpoint saved. Run the same command to resume.',
+                flush=True)
+          return p.parallel.to_saveable(state)
+  except errors.Interrupted as e:  # A second signal: no save.
+    raise _interrupted(e, workdir, step) from None
   if step != last_step:
     raise RuntimeError(f'The input stream ended at step {step}, before '
                        f'{p.total_steps}.')

@@ -29,10 +29,14 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
              f'--workdir={workdir}', *data_flag)
   assert 'step 6/6' in out.stdout
-  # The same command, made longer, continues from step 6, not from scratch.
+  # The same command, made longer, continues from step 6, not from scratch
+  # (a longer schedule changes the run: allowed explicitly, and recorded).
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
-             f'--workdir={workdir}', *data_flag, '--config.total_steps=8')
+             f'--workdir={workdir}', *data_flag, '--config.total_steps=8',
+             '--config.allow_config_change=True')
   assert 'step 8/8' in out.stdout and 'step 2/8' not in out.stdout
+  assert f'Resuming {workdir} from step 6' in out.stdout
+  assert 'total_steps: 6 -> 8 (recorded in config.6.json)' in out.stdout
 
   out = _run('ssl_jax.evaluate', f'--workdir={workdir}',
              '--protocols=knn,linear,fewshot,finetune,diagnostics',

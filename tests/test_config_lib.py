@@ -1,9 +1,13 @@
 """Config helpers: durations written once, argument parsing, key errors."""
 
+import os
+
 import ml_collections
 import pytest
 
 from ssl_jax import config_lib
+
+from conftest import REPO
 
 
 def _config(**kw):
@@ -93,3 +97,56 @@ def test_fill_missing_adds_new_keys_and_keeps_old_values():
   filled = config_lib.fill_missing(old, config_lib.base_config())
   assert filled.aug.local_blur_p == config_lib.base_config().aug.local_blur_p
   assert filled.optim.lr == 7.0
+
+
+def test_a_single_number_for_a_range_is_a_config_error():
+  c = _config(total_steps=10)
+  c.aug.crop_scale = (0.5,)  # What --config.aug.crop_scale=0.5 gives.
+  with pytest.raises(config_lib.ConfigError,
+                     match=r'config.aug.crop_scale=\(0.5,\) .*two numbers'):
+    config_lib.validate(c, num_devices=1)
+
+
+def test_both_halves_of_a_duration_on_the_command_line():
+  c = _config(total_epochs=3.0)
+  with pytest.raises(config_lib.ConfigError, match='were both given'):
+    config_lib.prefer_overridden_durations(
+        c, {'total_steps': 6, 'total_epochs': 0.01})
+
+
+def test_pmap_with_fsdp_and_backbone_options_are_refused():
+  c = _config(total_steps=10)
+  c.batch_size = 64
+  c.parallel.update(mode='pmap', mesh_data=-1, mesh_fsdp=2)
+  with pytest.raises(config_lib.ConfigError, match="mesh_fsdp=2 .*'pmap'"):
+    config_lib.validate(c, num_devices=8)
+  c.parallel.mesh_fsdp = 1
+  c.backbone = config_lib.backbone_config('resnet', depth=19)
+  with pytest.raises(config_lib.ConfigError, match='config.backbone.depth=19'):
+    config_lib.validate(c, num_devices=8)
+  c.backbone = config_lib.backbone_config('vit', dim=30, depth=2, heads=4,
+                                          patch_size=7)
+  with pytest.raises(config_lib.ConfigError, match='backbone.heads=4'):
+    config_lib.validate(c, num_devices=8)
+
+
+@pytest.mark.parametrize('method,key,value', [
+    ('simclr', 'temperature', 0.0),
+    ('moco_v3', 'ema_base', 1.5),
+    ('byol', 'proj_dim', 0),
+    ('simsiam', 'pred_hidden', (0,)),
+    ('barlow_twins', 'lambda_', -1.0),
+    ('vicreg', 'proj_hidden', ()),
+    ('dino', 'center_momentum', 2.0),
+    ('mae', 'mask_ratio', 1.0),
+    ('ijepa', 'target_scale', (0.3, 0.2)),
+    ('data2vec', 'mask_prob', 0.0),
+])
+def test_each_method_checks_its_own_keys(method, key, value):
+  from ssl_jax import config_checks  # pylint: disable=g-import-not-at-top
+  c = config_lib.load_file(
+      os.path.join(REPO, 'configs', f'{method}_fashion_mnist.py') + ':smoke')
+  config_checks.validate_method(c)  # The preset itself is fine.
+  c.method[key] = value
+  with pytest.raises(config_lib.ConfigError, match=f'config.method.{key}='):
+    config_checks.validate_method(c)

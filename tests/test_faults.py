@@ -112,6 +112,7 @@ def test_corrupt_checkpoint_is_detected_and_can_fall_back(
       f.seek(-1, 1)
       f.write(bytes([byte[0] ^ 0xFF]))
   smoke_config.total_steps = 6
+  smoke_config.allow_config_change = True  # A longer run of the same one.
   with pytest.raises(checkpoint.CorruptCheckpoint) as e:
     train.run(smoke_config, workdir)
   assert 'step 4' in str(e.value) and os.path.basename(victim) in str(e.value)
@@ -128,8 +129,9 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(smoke_config,
                                                               tmp_path):
   smoke_config.total_steps = 6
   smoke_config.checkpoint.every_steps = 2
-  smoke_config.debug.nan_at_step = 2  # The third step (state.step == 2).
-  with pytest.raises(guards.NonFiniteError, match='at step 3'):
+  smoke_config.debug.nan_at_step = 3  # Counted as the console counts.
+  with pytest.raises(guards.NonFiniteError,
+                     match=r'at step 3 .*checkpoint \(step 2\) is good'):
     train.run(smoke_config, str(tmp_path / 'stop'))
   assert checkpoint.latest_step(str(tmp_path / 'stop')) == 2
   # Skip-and-continue: the bad step's update is dropped, the run finishes.

@@ -59,5 +59,6 @@ def test_two_processes_match_one_and_their_checkpoint_restores_in_one(
   # process with its 8 devices.
   assert os.path.exists(os.path.join(two, 'checksums', '2.json'))
   config.total_steps = 4
+  config.allow_config_change = True  # A longer schedule, on purpose.
   state = train.run(config, two)
   assert int(state.step) == 4 and checkpoint.latest_step(two) == 4

@@ -94,6 +94,7 @@ def test_both_durations_set_is_an_error(smoke_config, tmp_path):
 
 def test_missing_dataset_says_how_to_install(smoke_config, tmp_path):
   smoke_config.data.data_dir = str(tmp_path / 'empty_tfds')
+  smoke_config.data.create_data_dir = True  # Else refused as a typo.
   smoke_config.data.manual_dir = str(tmp_path / 'no_idx_files')
   with pytest.raises(sources.DatasetError, match='dataset-fashion-mnist'):
     train.run(smoke_config, str(tmp_path / 'w'))
@@ -105,7 +106,7 @@ def test_workdir_that_is_a_file_or_unwritable(smoke_config, tmp_path):
   a_file.write_text('x')
   with pytest.raises(NotADirectoryError):
     train.run(smoke_config, str(a_file))
-  with pytest.raises(PermissionError, match='cannot be written'):
+  with pytest.raises(PermissionError, match='cannot be created'):
     train.run(smoke_config, '/proc/ssl_jax_workdir')
 
 
@@ -121,10 +122,15 @@ def test_incompatible_checkpoint_is_refused_untouched(smoke_config, tmp_path):
   wider = smoke_config.copy_and_resolve_references()
   wider.backbone.width = 0.125
   wider.total_steps = 6
+  with pytest.raises(config_lib.ConfigError, match='backbone.width'):
+    train.run(wider, str(tmp_path))  # config_history: another experiment.
+  # Allowed to change settings, the checkpoint's shapes still refuse it.
+  wider.allow_config_change = True
   with pytest.raises(checkpoint.CheckpointMismatch, match='does not fit'):
     train.run(wider, str(tmp_path))
   other_batch = smoke_config.copy_and_resolve_references()
   other_batch.batch_size = 64
+  other_batch.allow_config_change = True
   with pytest.raises(checkpoint.CheckpointMismatch, match='batch_size'):
     train.run(other_batch, str(tmp_path))
   assert _snapshot(tmp_path) == before

@@ -7,7 +7,7 @@ batch (shipped with the batch), so the result is the same whether the batch is
 one array under jit or split over devices under pmap. Semantics follow
 torchvision on values in [0, 1] (docs/methods.md#augmentation).
 
-How it is computed, and why (docs/performance.md, "augmentation on TPU"):
+How it is computed, and why (docs/tpu.md, "Augmentation"):
 every random choice of an image is drawn first from its key (`draw`, the
 same draws as a per-image implementation), then the whole batch is
 transformed at once with the draws broadcast per image. Images are held as

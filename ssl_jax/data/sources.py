@@ -10,6 +10,7 @@ download it cannot make.
 
 import collections
 import dataclasses
+import difflib
 import os
 
 import numpy as np
@@ -79,9 +80,8 @@ def get_builder(data_config) -> tfds.core.DatasetBuilder:
   data_dir = default_data_dir(data_config.get('data_dir'))
   try:
     builder = tfds.builder(name, data_dir=data_dir)
-  except tfds.core.registered.DatasetNotFoundError as e:
-    raise DatasetError(
-        f'config.data.name={name!r} is not a tfds dataset: {e}') from None
+  except tfds.core.registered.DatasetNotFoundError:
+    raise DatasetError(unknown_dataset_message(name)) from None
   if _is_prepared(builder):
     return builder
   if name in _OFFLINE_BUILDERS:
@@ -102,6 +102,37 @@ def get_builder(data_config) -> tfds.core.DatasetBuilder:
       'config.data.download is False. Prepare it there (`tfds build '
       f'{name} --data_dir={data_dir}`, or copy a prepared copy), point '
       'config.data.data_dir at one, or set config.data.download=True.')
+
+
+def check_data_dir(data_config) -> None:
+  """A data_dir that was given must exist, unless create_data_dir says to
+  make it: a mistyped path would otherwise get a new tree with the dataset
+  prepared (or downloaded) into it. The default folder (data_dir None:
+  $TFDS_DATA_DIR or ~/tensorflow_datasets) may be created. The trainer
+  checks a run's config with it; `get_builder` itself creates data_dir."""
+  data_dir = data_config.get('data_dir')
+  if data_dir is None or data_config.get('create_data_dir', False):
+    return
+  if not tf.io.gfile.isdir(data_dir):
+    what = 'is not a folder' if tf.io.gfile.exists(data_dir) else (
+        'does not exist')
+    raise DatasetError(
+        f'config.data.data_dir={data_dir!r} {what}. Fix the path, leave '
+        'data_dir unset for the default ($TFDS_DATA_DIR or '
+        '~/tensorflow_datasets), or set config.data.create_data_dir=True to '
+        'create it.')
+
+
+def unknown_dataset_message(name: str) -> str:
+  """A short answer to an unknown dataset name (tfds's own lists every
+  dataset it knows, hundreds of lines)."""
+  close = difflib.get_close_matches(
+      name, tfds.list_builders(with_community_datasets=False), n=3)
+  hint = f' Close tfds names: {", ".join(close)}.' if close else ''
+  return (f'config.data.name={name!r} is not a tfds dataset. Offline (no '
+          f'download needed): {", ".join(sorted(_OFFLINE_BUILDERS))}.{hint} '
+          'Any tfds name works once prepared in config.data.data_dir (or '
+          'with config.data.download=True).')
 
 
 def _is_prepared(builder) -> bool:

@@ -30,9 +30,19 @@ Deviations from the official recipe, by design of the shared optimizer:
 import flax.linen as nn
 import ml_collections
 
+from ssl_jax import config_checks
 from ssl_jax import losses
 from ssl_jax.methods import base
 from ssl_jax.models import heads
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  config_checks.non_negative(config, 'method.lambda_')
+  config_checks.positive(config, 'method.scale_loss')
+  config_checks.sizes(config, 'method.proj_hidden')
+  config_checks.positive(config, 'method.proj_dim', integer=True)
 
 
 def default_config() -> ml_collections.ConfigDict:

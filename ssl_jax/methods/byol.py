@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
+from ssl_jax import config_checks
 from ssl_jax import losses
 from ssl_jax import optim
 from ssl_jax.methods import base
@@ -28,6 +29,15 @@ from ssl_jax.models import heads
 
 # The online sub-modules that the target copies (the predictor stays online).
 TARGET_PARTS = ('backbone', 'projector')
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  config_checks.fraction(config, 'method.ema_base')
+  for key in ('proj_hidden', 'pred_hidden'):
+    config_checks.sizes(config, f'method.{key}')
+  config_checks.positive(config, 'method.proj_dim', integer=True)
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -55,6 +55,7 @@ import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_dict
 
+from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import optim
@@ -63,6 +64,22 @@ from ssl_jax.methods import base
 from ssl_jax.methods import mae
 from ssl_jax.models import d2v_decoder
 from ssl_jax.models import patches
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  for key in ('clones', 'mask_length', 'top_k', 'decoder_dim',
+              'decoder_layers', 'decoder_kernel', 'decoder_groups'):
+    config_checks.positive(config, f'method.{key}', integer=True)
+  config_checks.fraction(config, 'method.mask_prob', open_low=True,
+                         open_high=True)
+  for key in ('mask_prob_adjust', 'mask_noise_std', 'cls_weight'):
+    config_checks.non_negative(config, f'method.{key}')
+  for key in ('ema_base', 'ema_final'):
+    config_checks.fraction(config, f'method.{key}')
+  config_checks.positive(config, 'method.ema_anneal_steps', integer=True,
+                         optional=True)
 
 
 def default_config() -> ml_collections.ConfigDict:

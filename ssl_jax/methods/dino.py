@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import optim
@@ -45,6 +46,22 @@ from ssl_jax.methods import base
 from ssl_jax.models import dino_head
 
 _NUM_GLOBAL = 2
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  for key in ('out_dim', 'head_hidden', 'head_bottleneck'):
+    config_checks.positive(config, f'method.{key}', integer=True)
+  for key in ('student_temp', 'teacher_temp', 'warmup_teacher_temp'):
+    config_checks.positive(config, f'method.{key}')
+  config_checks.non_negative(config, 'method.warmup_teacher_temp_epochs',
+                             integer=True)
+  config_checks.non_negative(config, 'method.freeze_last_layer_epochs')
+  for key in ('center_momentum', 'ema_base'):
+    config_checks.fraction(config, f'method.{key}')
+  for key in ('head_use_bn', 'norm_last_layer'):
+    config_checks.choice(config, f'method.{key}', (True, False))
 
 
 def default_config() -> ml_collections.ConfigDict:

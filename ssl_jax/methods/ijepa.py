@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_dict
 
+from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import optim
@@ -46,6 +47,25 @@ from ssl_jax.data import masking
 from ssl_jax.methods import base
 from ssl_jax.methods import mae
 from ssl_jax.models import ijepa_predictor
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  for key in ('ema_base', 'ema_final'):
+    config_checks.fraction(config, f'method.{key}')
+  for key in ('pred_dim', 'pred_depth', 'pred_heads', 'num_targets',
+              'min_keep', 'num_context_tokens'):
+    config_checks.positive(config, f'method.{key}', integer=True)
+  config_checks.positive(config, 'method.num_target_tokens', integer=True,
+                         optional=True)
+  m = config.method
+  config_checks.check(m.pred_dim % m.pred_heads == 0, 'method.pred_heads',
+                      m.pred_heads,
+                      f'must divide config.method.pred_dim={m.pred_dim}')
+  for key in ('target_scale', 'context_scale'):
+    config_checks.pair(config, f'method.{key}', high=1)
+  config_checks.pair(config, 'method.target_aspect')
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -31,12 +31,27 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax.data import masking
 from ssl_jax.methods import base
 from ssl_jax.models import mae_decoder
 from ssl_jax.models import patches
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  config_checks.fraction(config, 'method.mask_ratio', open_low=True,
+                         open_high=True)
+  for key in ('decoder_dim', 'decoder_depth', 'decoder_heads'):
+    config_checks.positive(config, f'method.{key}', integer=True)
+  m = config.method
+  config_checks.check(m.decoder_dim % m.decoder_heads == 0,
+                      'method.decoder_heads', m.decoder_heads,
+                      f'must divide config.method.decoder_dim={m.decoder_dim}')
+  config_checks.choice(config, 'method.norm_pix', (True, False))
 
 
 def default_config() -> ml_collections.ConfigDict:

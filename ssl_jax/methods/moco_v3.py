@@ -24,10 +24,24 @@ import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_dict
 
+from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax.methods import byol
 from ssl_jax.models import heads
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  config_checks.positive(config, 'method.temperature')
+  config_checks.fraction(config, 'method.ema_base')
+  for key in ('proj_hidden', 'pred_hidden'):
+    config_checks.sizes(config, f'method.{key}')
+  config_checks.positive(config, 'method.proj_dim', integer=True)
+  for key in ('proj_last_bn', 'pred_last_bn'):
+    config_checks.choice(config, f'method.{key}', config_checks.LAST_BN)
+  config_checks.choice(config, 'method.freeze_patch_embed', (True, False))
 
 
 def default_config() -> ml_collections.ConfigDict:

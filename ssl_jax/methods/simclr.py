@@ -10,9 +10,19 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from ssl_jax import config_checks
 from ssl_jax import losses
 from ssl_jax.methods import base
 from ssl_jax.models import heads
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  config_checks.positive(config, 'method.temperature')
+  config_checks.sizes(config, 'method.proj_hidden')
+  config_checks.positive(config, 'method.proj_dim', integer=True)
+  config_checks.choice(config, 'method.proj_last_bn', config_checks.LAST_BN)
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -17,9 +17,18 @@ import flax.linen as nn
 import jax
 import ml_collections
 
+from ssl_jax import config_checks
 from ssl_jax import losses
 from ssl_jax.methods import base
 from ssl_jax.models import heads
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  for key in ('proj_hidden', 'pred_hidden'):
+    config_checks.sizes(config, f'method.{key}')
+  config_checks.positive(config, 'method.proj_dim', integer=True)
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -22,9 +22,19 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from ssl_jax import config_checks
 from ssl_jax import losses
 from ssl_jax.methods import base
 from ssl_jax.models import heads
+
+
+def validate_config(config) -> None:
+  """Checks config.method's values before anything is built (the
+  trainer calls it from its validation; config_checks.py)."""
+  for key in ('sim_coeff', 'std_coeff', 'cov_coeff'):
+    config_checks.non_negative(config, f'method.{key}')
+  config_checks.sizes(config, 'method.proj_hidden', allow_empty=False)
+  config_checks.positive(config, 'method.proj_dim', integer=True)
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -1,0 +1,110 @@
+"""eval/results.json: every protocol's newest result, merged, never lost.
+
+An evaluation of some protocols replaces those protocols' results and keeps
+the others'. The file holds the results flat (`knn_top1`, `linear_top1`,
+`diagnostics`, ...: what `format_table`, the report and the benchmarks
+read), the newest step and, under `protocols`, each protocol's step,
+dataset, splits, settings and time, since merged results may come from
+different checkpoints. Each evaluation is also appended, whole, to
+eval/history.jsonl, so earlier results stay readable after a re-evaluation.
+"""
+
+import datetime
+import json
+import os
+
+RESULTS = os.path.join('eval', 'results.json')
+HISTORY = os.path.join('eval', 'history.jsonl')
+_PREFIXES = {'knn': ('knn_', 'raw_pixel_knn_'), 'linear': ('linear_',),
+             'fewshot': ('fewshot_',), 'finetune': ('finetune_',),
+             'diagnostics': ('diagnostics', 'singular_values')}
+
+
+def protocol_of(key: str) -> str | None:
+  """The protocol a flat result key belongs to (None: run-wide keys)."""
+  for name, prefixes in _PREFIXES.items():
+    if key.startswith(prefixes):
+      return name
+  return None
+
+
+def settings(name: str, results: dict) -> dict:
+  """The settings a protocol's result was computed with."""
+  if name in ('knn', 'linear', 'finetune'):
+    return dict(results.get(f'{name}_settings', {}))
+  if name == 'fewshot':
+    return {k[len('fewshot_'):]: v for k, v in results.items()
+            if k in ('fewshot_shots', 'fewshot_seeds', 'fewshot_reg',
+                     'fewshot_bias_constant')}
+  return {}
+
+
+def describe_protocols(results: dict, names, seconds: dict) -> dict:
+  """`protocols` entries of a fresh evaluation of `names`."""
+  now = datetime.datetime.now().isoformat(timespec='seconds')
+  return {name: {'step': results['step'], 'dataset': results['dataset'],
+                 'train_split': results['train_split'],
+                 'eval_split': results['eval_split'],
+                 'settings': settings(name, results),
+                 'seconds': seconds.get(name), 'time': now}
+          for name in names}
+
+
+def entries(results: dict) -> dict:
+  """Each protocol's entry; inferred for a file written before entries
+  existed (all of its protocols at its one step)."""
+  if 'protocols' in results:
+    return results['protocols']
+  names = {protocol_of(k) for k in results} - {None}
+  return {n: {'step': results.get('step')} for n in sorted(names)}
+
+
+def merge(old: dict | None, new: dict) -> dict:
+  """`new`'s protocols replace `old`'s; the others are kept."""
+  if not old:
+    return new
+  replaced = set(entries(new))
+  merged = {k: v for k, v in old.items()
+            if protocol_of(k) is not None and protocol_of(k) not in replaced}
+  merged.update(new)
+  merged['protocols'] = {**{k: v for k, v in entries(old).items()
+                            if k not in replaced}, **entries(new)}
+  return merged
+
+
+def read(workdir: str) -> dict | None:
+  path = os.path.join(workdir, RESULTS)
+  if not os.path.isfile(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      from ssl_jax import errors  # pylint: disable=g-import-not-at-top
+      raise errors.UserError(
+          f'{path} is not valid JSON ({e}): move it aside to evaluate '
+          'again (eval/history.jsonl keeps every earlier result).') from None
+
+
+def write(workdir: str, results: dict) -> dict:
+  """Merges `results` into results.json (atomically), appends it to
+  history.jsonl; returns what results.json now holds."""
+  merged = merge(read(workdir), results)
+  os.makedirs(os.path.join(workdir, 'eval'), exist_ok=True)
+  path = os.path.join(workdir, RESULTS)
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    json.dump(merged, f, indent=2)
+  os.replace(path + '.tmp', path)
+  with open(os.path.join(workdir, HISTORY), 'a', encoding='utf-8') as f:
+    f.write(json.dumps(results) + '\n')
+  return merged
+
+
+def missing(results: dict | None, names, step: int) -> list[str]:
+  """The protocols of `names` with no result of checkpoint `step`."""
+  if results is None:
+    return list(names)
+  if 'protocols' not in results:  # An older file: one step for all.
+    return [] if results.get('step') == step else list(names)
+  have = results['protocols']
+  return [n for n in names if have.get(n, {}).get('step') != step]
