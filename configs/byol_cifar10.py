@@ -13,8 +13,8 @@ Reported: CIFAR-10 top-1 92.58 (solo-learn README).
 Not reproduced: solo-learn's LARS is LARC-style (eta 0.02, adaptive lr
 clipped at lr); ours is optax.lars with trust coefficient 1e-3
 (docs/methods.md#optimizers). Warm-up starts at 0, not 3e-5. solo-learn's
-heads have a bias on both Dense layers, as ours (the official BYOL's last
-Dense has none).
+heads have a bias on both Dense layers (`method.last_bias=True`, the
+default; the official BYOL's last Dense has none).
 Needs the tfds `cifar10` dataset prepared in config.data.data_dir.
 
   python -m ssl_jax.main --config configs/byol_cifar10.py --workdir W \

@@ -16,10 +16,10 @@ Views (`utils/augmentations.py`): 224 px crops (0.08-1), flip, jitter
 view 2 blur 0.1, solarize 0.2. bfloat16 compute. Streams the tfds
 `imagenet2012` dataset from config.data.data_dir.
 
-Not reproduced: the official heads' last Dense has no bias; ours has one
-(heads.MLP's use_bias covers both layers). LARS puts the lr inside the
-momentum buffer (optax) where BYOL puts it outside
-(docs/methods.md#optimizers).
+The heads' last Dense has no bias, as the official `networks.py`
+(`method.last_bias=False`; solo-learn's heads, the default, have one). Not
+reproduced: LARS puts the lr inside the momentum buffer (optax) where BYOL
+puts it outside (docs/methods.md#optimizers).
 
   python -m ssl_jax.main --config configs/byol_imagenet.py:epochs=1000 \
       --workdir W --config.data.data_dir=gs://bucket/tensorflow_datasets
@@ -48,6 +48,7 @@ def get_config(arg=None):
   config.method.proj_hidden = (4096,)
   config.method.proj_dim = 256
   config.method.pred_hidden = (4096,)
+  config.method.last_bias = False  # The official heads' last Linear.
   config.backbone = config_lib.backbone_config('resnet', depth=50, width=1.0,
                                                cifar_stem=False)
 

@@ -45,7 +45,7 @@ def get_config(arg=None):
       ema_final=0.9999, ema_anneal_steps=None)
   config.backbone = config_lib.backbone_config(
       'vit', dim=192, depth=6, heads=3, patch_size=4, cls_token=True,
-      pool='mean')
+      pool='mean', **data2vec.VIT_INIT)
 
   config_presets.fashion_mnist_data(config)
   config_presets.crop_only_views(config, 28, crop_scale=(0.2, 1.0))

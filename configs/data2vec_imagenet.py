@@ -13,7 +13,10 @@ batch), weight decay 0.05 (not on biases / norms), cosine with 50,040
 linear warm-up updates from 0, 375,300 updates at 256 images (16 GPUs x 16),
 global grad-norm clip 4; teacher EMA 0.9998 -> 0.99999 linear over 100k
 updates, then flat. Views: one random resized crop 224 (0.2, 1) + flip
-(mae_image_dataset.py), no colour. bfloat16 compute (the official: fp16).
+(mae_image_dataset.py), no colour. Patch embedding xavier-uniform on its
+flattened [D, C p^2] kernel, CLS token N(0, 1) (data2vec.VIT_INIT, as
+`images.py` and `init_extra_token_zero: false`). bfloat16 compute (the
+official: fp16).
 Streams tfds `imagenet2012` from config.data.data_dir.
 
 Reported: fine-tune ViT-B 84.5 (paper, not re-verified), ViT-L 86.8.
@@ -38,7 +41,8 @@ def get_config(arg=None):
       decoder_groups=16, mask_noise_std=0.01, cls_weight=0.01 * 16 * 16,
       ema_base=0.9998, ema_final=0.99999, ema_anneal_steps=100_000)
   config.backbone = config_lib.backbone_config(
-      'vit', variant='base', patch_size=16, cls_token=True, pool='mean')
+      'vit', variant='base', patch_size=16, cls_token=True, pool='mean',
+      **data2vec.VIT_INIT)
 
   config_presets.imagenet_data(config)
   config_presets.crop_only_views(config, 224, crop_scale=(0.2, 1.0))
@@ -60,7 +64,7 @@ def get_config(arg=None):
     config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
         'vit', dim=16, depth=1, heads=2, patch_size=16, cls_token=True,
-        pool='mean')
+        pool='mean', **data2vec.VIT_INIT)
     config.method.update(clones=2, top_k=1, decoder_dim=16,
                          decoder_layers=1, decoder_groups=4,
                          ema_anneal_steps=None)

@@ -51,7 +51,8 @@ def get_config(arg=None):
     config.optim.weight_decay = 1e-6
   elif backbone == 'vit':
     config.backbone = config_lib.backbone_config(
-        'vit', dim=192, depth=6, heads=3, patch_size=7, pool='cls')
+        'vit', dim=192, depth=6, heads=3, patch_size=7, pool='cls',
+        **dino.VIT_INIT)
     config.method.update(teacher_temp=0.04, warmup_teacher_temp_epochs=0)
     config.optim.name = 'adamw'
     config.optim.lr = 5e-4

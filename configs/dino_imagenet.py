@@ -14,7 +14,9 @@ local 96 px crops (0.05-0.4), blur 0.5 (main_dino.py's local_crops_number).
 bfloat16 compute (the official run uses fp16 autocast). Streams the tfds
 `imagenet2012` dataset from config.data.data_dir.
 
-Gradients are clipped per tensor at 3.0 (the official clip_gradients).
+Gradients are clipped per tensor at 3.0 (the official clip_gradients). The
+patch embedding starts at torch's Conv2d default, U(+-1/sqrt(3 p^2)) for
+kernel and bias, as the official ViT leaves it (dino.VIT_INIT).
 Not reproduced: no stochastic depth (drop_path 0.1) in the student; the
 sin-cos position embedding is computed per crop size instead of
 interpolating a learned one.
@@ -39,7 +41,7 @@ def get_config(arg=None):
       warmup_teacher_temp_epochs=30, center_momentum=0.9, ema_base=0.996,
       freeze_last_layer_epochs=1.0)
   config.backbone = config_lib.backbone_config(
-      'vit', variant='small', patch_size=16, pool='cls')
+      'vit', variant='small', patch_size=16, pool='cls', **dino.VIT_INIT)
 
   config_presets.imagenet_data(config)
   config_presets.imagenet_views(config, crop_scale=(0.4, 1.0))
@@ -66,7 +68,8 @@ def get_config(arg=None):
   if arg.smoke:
     config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
-        'vit', dim=16, depth=1, heads=2, patch_size=16, pool='cls')
+        'vit', dim=16, depth=1, heads=2, patch_size=16, pool='cls',
+        **dino.VIT_INIT)
     config.method.update(out_dim=64, head_hidden=32, head_bottleneck=16)
     config.aug.local_crops = 2
     config.aug.local_crop_size = 32

@@ -36,7 +36,7 @@ def get_config(arg=None):
                        num_context_tokens=11, min_keep=10)
   config.backbone = config_lib.backbone_config(
       'vit', dim=192, depth=6, heads=3, patch_size=4, cls_token=False,
-      pool='mean')
+      pool='mean', **ijepa.VIT_INIT)
 
   config_presets.fashion_mnist_data(config)
   config_presets.crop_only_views(config, 28, crop_scale=(0.3, 1.0), flip_p=0.0)

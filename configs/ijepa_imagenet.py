@@ -17,7 +17,8 @@ smallest block; the official blocks hold 35-54) and 64 context tokens (the
 official keeps the batch's shortest context: median 69, 10th percentile
 59, simulated at 128 images per GPU; 0.45% of images have fewer than 64
 clean context patches and are filled from under the targets). The lr
-warm-up starts at 0 (official 2e-4).
+warm-up starts at 0 (official 2e-4). The patch embedding starts at the
+official trunc-normal 0.02, zero bias (ijepa.VIT_INIT).
 
 Reported: linear probe ViT-H/14 300 epochs 79.3 (paper Table 1).
 Evaluation (`embed`) uses the target encoder, mean-pooled.
@@ -41,7 +42,8 @@ def get_config(arg=None):
       target_aspect=(0.75, 1.5), context_scale=(0.85, 1.0), min_keep=10,
       allow_overlap=False, num_context_tokens=64)
   config.backbone = config_lib.backbone_config(
-      'vit', variant='huge', patch_size=14, cls_token=False, pool='mean')
+      'vit', variant='huge', patch_size=14, cls_token=False, pool='mean',
+      **ijepa.VIT_INIT)
 
   config_presets.imagenet_data(config)
   config_presets.crop_only_views(config, 224, crop_scale=(0.3, 1.0), flip_p=0.0)
@@ -63,7 +65,7 @@ def get_config(arg=None):
     config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
         'vit', dim=16, depth=1, heads=2, patch_size=16, cls_token=False,
-        pool='mean')
+        pool='mean', **ijepa.VIT_INIT)
     # 64 px / 16: a 4x4 grid whose context block is 3x3.
     config.method.update(pred_dim=16, pred_depth=1, pred_heads=2,
                          num_context_tokens=3, min_keep=2)

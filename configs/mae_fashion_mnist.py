@@ -33,7 +33,7 @@ def get_config(arg=None):
                        decoder_depth=2, decoder_heads=4)
   config.backbone = config_lib.backbone_config(
       'vit', dim=192, depth=6, heads=3, patch_size=int(arg.patch),
-      pool='cls')
+      pool='cls', **mae.VIT_INIT)
 
   config_presets.fashion_mnist_data(config)
   config_presets.crop_only_views(config, 28, crop_scale=(0.2, 1.0))

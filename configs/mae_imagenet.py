@@ -10,6 +10,8 @@ AdamW beta (0.9, 0.95), lr 1.5e-4 x B/256 = 2.4e-3, weight decay 0.05 (not
 on biases / norms), 40 warm-up epochs, half-cosine to 0, per iteration.
 Views: one random resized crop 224 (0.2, 1) + flip, no colour augmentation
 (main_pretrain.py; bicubic resize there, this pipeline's own resize here).
+Patch embedding xavier-uniform on its flattened [D, C p^2] kernel
+(models_mae.py; mae.VIT_INIT).
 bfloat16 compute (the official run uses fp16 autocast). Streams the tfds
 `imagenet2012` dataset from config.data.data_dir.
 
@@ -33,7 +35,7 @@ def get_config(arg=None):
   config.method.update(mask_ratio=0.75, norm_pix=True, decoder_dim=512,
                        decoder_depth=8, decoder_heads=16)
   config.backbone = config_lib.backbone_config(
-      'vit', variant=arg.variant, patch_size=16, pool='cls')
+      'vit', variant=arg.variant, patch_size=16, pool='cls', **mae.VIT_INIT)
 
   config_presets.imagenet_data(config)
   config_presets.crop_only_views(config, 224, crop_scale=(0.2, 1.0))
@@ -53,6 +55,7 @@ def get_config(arg=None):
   if arg.smoke:
     config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
-        'vit', dim=16, depth=1, heads=2, patch_size=16, pool='cls')
+        'vit', dim=16, depth=1, heads=2, patch_size=16, pool='cls',
+        **mae.VIT_INIT)
     config.method.update(decoder_dim=16, decoder_depth=1, decoder_heads=2)
   return config

@@ -40,6 +40,7 @@ def get_config(arg=None):
     config.method.proj_hidden = (512, 512)  # MoCo v3's ViT heads.
     config.method.pred_last_bn = 'no_affine'
     config.method.freeze_patch_embed = True
+    config.backbone.update(moco_v3.VIT_INIT)
 
   config_presets.fashion_mnist_data(config)
   # BYOL's asymmetric views.

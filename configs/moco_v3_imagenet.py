@@ -17,7 +17,9 @@ base lr 1.5e-4 (x B/256), wd 0.1, 40 warm-up epochs, 300 epochs,
 temperature 0.2, momentum 0.99, crops (0.08-1), 3-layer projector
 (4096-4096-256), a predictor ending in BN without affine, the patch
 embedding frozen at its random init (`--stop-grad-conv1`) and weight decay on
-every parameter, biases and norms included (linear 76.7).
+every parameter, biases and norms included (linear 76.7). Initialisation as
+`vits.py` (moco_v3.VIT_INIT): patch embedding U(+-sqrt(6 / (3 p^2 + D))),
+zero bias; q, k, v xavier-uniform each; CLS token N(0, 1e-6^2).
 
 Views (both recipes, BYOL's): 224 px crops, flip, jitter (0.4, 0.4, 0.2, 0.1)
 p 0.8, grayscale 0.2; view 1 blur 1.0, no solarize; view 2 blur 0.1,
@@ -71,7 +73,7 @@ def get_config(arg=None):
     epochs = int(arg.epochs or 300)
     config.backbone = config_lib.backbone_config(
         'vit', variant='base', patch_size=16, pos_embed='sincos',
-        cls_token=True, pool='cls')
+        cls_token=True, pool='cls', **moco_v3.VIT_INIT)
     config.method.temperature = 0.2
     config.method.ema_base = 0.99
     config.method.proj_hidden = (4096, 4096)

@@ -1,13 +1,29 @@
-"""SimCLR on ImageNet-1k: the paper's recipe (docs/methods.md#simclr).
+"""SimCLR on ImageNet-1k: the two official recipes (docs/methods.md#simclr).
 
-ResNet-50, batch 4096, LARS at base lr 0.3 (x B/256 = 4.8), weight decay 1e-6,
-temperature 0.1, 10 warm-up epochs then cosine, 100 epochs (the paper also
-reports 1000); SimCLR v2's 3-layer 2048-wide projector to 128-d. Views:
-224 px random resized crops (0.08-1), flip, colour jitter strength 1.0 with
-p 0.8, grayscale 0.2, Gaussian blur 0.5, no solarize. Streams the tfds
-`imagenet2012` dataset from config.data.data_dir.
+Presets (comma-separated with `smoke`):
 
-  python -m ssl_jax.main --config configs/simclr_imagenet.py --workdir W \
+  v2 (default)  google-research/simclr README's ImageNet command (the SimCLR
+                v2 code, arXiv 2006.10029): LARS at lr 0.075 x sqrt(B)
+                (`--learning_rate=0.075 --learning_rate_scaling=sqrt`),
+                weight decay 1e-4, the 3-layer projector (2048, 2048) -> 128
+                (`num_proj_layers=3`).
+  v1            the SimCLR paper (arXiv 2002.05709, Sec. 2.3 and B.9) and
+                the v1 README: LARS at lr 0.3 x B/256, weight decay 1e-6,
+                the 2-layer projector 2048 -> 128.
+
+At B = 4096 both peak at 4.8 (the README: "0.3 with linear is equivalent to
+0.075 with sqrt when the batch size is 4096"); they differ at other batch
+sizes, in weight decay (the README notes that v1's convolution weights end
+16.8x larger) and in the head. Common to both: ResNet-50, batch 4096, temperature 0.1, 100 epochs
+(the papers also report 1000), 10 warm-up epochs then cosine to 0, LARS
+momentum 0.9, trust coefficient 1e-3, biases and BN out of weight decay and
+the trust ratio. Projector: Dense (no bias) -> BN -> ReLU per hidden layer,
+then Dense (no bias) -> BN without beta. Views: 224 px random resized crops
+(0.08-1), flip, colour jitter strength 1.0 with p 0.8, grayscale 0.2,
+Gaussian blur 0.5, no solarize. Streams the tfds `imagenet2012` dataset from
+config.data.data_dir.
+
+  python -m ssl_jax.main --config configs/simclr_imagenet.py:v1 --workdir W \
       --config.data.data_dir=gs://bucket/tensorflow_datasets
 """
 
@@ -15,13 +31,21 @@ from ssl_jax import config_lib
 from ssl_jax import config_presets
 from ssl_jax.methods import simclr
 
+# version -> (base lr, lr scaling, weight decay, projector hidden widths).
+_RECIPES = {'v1': (0.3, 'linear', 1e-6, (2048,)),
+            'v2': (0.075, 'sqrt', 1e-4, (2048, 2048))}
+
 
 def get_config(arg=None):
-  arg = config_lib.parse_arg(arg, smoke=False)
+  arg = config_lib.parse_arg(arg, smoke=False, v1=False, v2=False)
+  if arg.v1 and arg.v2:
+    raise config_lib.ConfigError(
+        'simclr_imagenet: give one of the presets v1, v2 (not both).')
+  lr, scaling, weight_decay, proj_hidden = _RECIPES['v1' if arg.v1 else 'v2']
   config = config_lib.base_config()
   config.method = simclr.default_config()
   config.method.temperature = 0.1
-  config.method.proj_hidden = (2048, 2048)
+  config.method.proj_hidden = proj_hidden
   config.method.proj_dim = 128
   config.backbone = config_lib.backbone_config('resnet', depth=50, width=1.0,
                                                cifar_stem=False)
@@ -35,13 +59,14 @@ def get_config(arg=None):
   config.total_epochs = 100.0
   config.warmup_epochs = 10.0
   config.optim.name = 'lars'
-  config.optim.lr = 0.3
-  config.optim.weight_decay = 1e-6
+  config.optim.lr = lr
+  config.optim.lr_scaling = scaling
+  config.optim.weight_decay = weight_decay
   config_presets.imagenet_run_settings(config)
 
   if arg.smoke:
     config_presets.shrink_imagenet_for_smoke(config)
     config.backbone.width = 0.0625
-    config.method.proj_hidden = (32,)
+    config.method.proj_hidden = (32,) * len(proj_hidden)
     config.method.proj_dim = 16
   return config

@@ -2,16 +2,14 @@
 arXiv 2011.10566, facebookresearch/simsiam `main_simsiam.py`).
 
 ResNet-50, batch 512, SGD (momentum 0.9) at base lr 0.05 (x B/256 = 0.1),
-weight decay 1e-4 on every parameter, cosine to 0 with no warm-up, 100
-epochs (the official default; the paper also trains 200/400/800); projector
-2048-2048-2048 ending in BN without affine, predictor bottleneck 512. Views:
-the MoCo v2 recipe, symmetric: 224 px crops (0.2-1), flip, jitter
-(0.4, 0.4, 0.4, 0.1) p 0.8, grayscale 0.2, blur 0.5. bfloat16 compute.
-Reported: linear 68.1 at 100 epochs (README). Streams the
-tfds `imagenet2012` dataset from config.data.data_dir.
-
-Not reproduced (optim.py has one lr schedule for the model): `--fix-pred-lr`
-(the predictor keeps the initial lr instead of following the cosine).
+weight decay 1e-4 on every parameter, cosine to 0 with no warm-up, the
+predictor at the constant lr 0.1 (`--fix-pred-lr` of the README's command:
+`optim.fix_pred_lr`), 100 epochs (the official default; the paper also
+trains 200/400/800); projector 2048-2048-2048 ending in BN without affine,
+predictor bottleneck 512. Views: the MoCo v2 recipe, symmetric: 224 px
+crops (0.2-1), flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale 0.2, blur
+0.5. bfloat16 compute. Reported: linear 68.1 at 100 epochs (README).
+Streams the tfds `imagenet2012` dataset from config.data.data_dir.
 
   python -m ssl_jax.main --config configs/simsiam_imagenet.py --workdir W \
       --config.data.data_dir=gs://bucket/tensorflow_datasets
@@ -45,6 +43,7 @@ def get_config(arg=None):
   config.optim.momentum = 0.9
   config.optim.weight_decay = 1e-4
   config.optim.exclude_norm_and_bias = False  # SGD decays every array.
+  config.optim.fix_pred_lr = True  # The predictor keeps lr 0.1 (no cosine).
   config_presets.imagenet_run_settings(config)
 
   if arg.smoke:

@@ -20,6 +20,10 @@ ConfigError = errors.ConfigError
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 LAST_BN = (None, 'affine', 'no_beta', 'no_affine')
 VIT_VARIANTS = ('tiny', 'small', 'base', 'large', 'huge')
+# models/vit_init.py's options (written here too: this module must not
+# import JAX; tests/models/test_vit_init.py keeps them equal).
+VIT_PATCH_INITS = ('xavier_flat', 'moco_v3', 'torch', 'trunc_normal')
+VIT_QKV_INITS = ('fused', 'split')
 
 
 def get(config, key: str):
@@ -141,6 +145,13 @@ def validate_backbone(config) -> None:
   non_negative(config, 'backbone.num_registers', integer=True)
   choice(config, 'backbone.pos_embed', ('sincos', 'learned'))
   choice(config, 'backbone.pool', ('cls', 'mean'))
+  # Initialisation (models/vit_init.py), set per method by the configs.
+  if 'patch_init' in b:
+    choice(config, 'backbone.patch_init', VIT_PATCH_INITS)
+  if 'qkv_init' in b:
+    choice(config, 'backbone.qkv_init', VIT_QKV_INITS)
+  if 'cls_init_std' in b:
+    positive(config, 'backbone.cls_init_std')
   check(b.pool != 'cls' or b.cls_token, 'backbone.pool', b.pool,
         "'cls' needs config.backbone.cls_token=True; use 'mean'")
   sizes_to_cut = [('aug.crop_size', config.aug.crop_size),

@@ -27,7 +27,11 @@ _LATER = re.compile(r'^config\.(\d+)(?:\.(\d+))?\.json$')
 FREE_KEYS = ('checkpoint.', 'log_every_steps', 'eval.', 'data.data_dir',
              'data.manual_dir', 'data.create_data_dir', 'data.download',
              'data.prefetch', 'parallel.', 'nonfinite_skips', 'debug.',
-             'model_init', 'fuse_views', 'allow_config_change')
+             'model_init', 'fuse_views', 'allow_config_change',
+             # Image files: where they are may change; what they are is
+             # data.json's fingerprint (data/data_record.py).
+             'data.path', 'data.labels_csv', 'data.allow_changed',
+             'data.max_bad_fraction', 'eval_data.')
 
 
 def read(path: str) -> dict:

@@ -16,6 +16,7 @@ from ml_collections import config_dict
 
 from ssl_jax import config_checks
 from ssl_jax import errors
+from ssl_jax.data import source_config
 
 # Keys whose duration may be given in steps or epochs: `<key>_steps` and
 # `<key>_epochs` both exist in every config, at most one set (`total`: exactly
@@ -71,7 +72,11 @@ def base_config() -> ml_collections.ConfigDict:
       mean=(0.2860,),
       std=(0.3530,),
       prefetch=2,
+      # name='folder' or 'packed': images from files (data/source_config.py).
+      **source_config.data_keys(),
   ))
+  # A separate labelled evaluation source (data/source_config.py).
+  c.eval_data = source_config.eval_data_config()
   # Augmentation policy (docs/methods.md#view-policies). blur_p and
   # solarize_p are tuples: one value shared by all global views, e.g.
   # (0.5,), or one per view, e.g. (1.0, 0.1) (BYOL's asymmetric views).
@@ -96,12 +101,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim = ml_collections.ConfigDict(dict(
       name='lars',
       lr=0.3,  # Base lr; scaled by batch_size / 256 when lr_scaling=linear.
-      lr_scaling='linear',
+      lr_scaling='linear',  # Or 'sqrt' (x sqrt(batch_size)), 'none'.
       end_lr_ratio=0.0,  # Cosine decays to lr * end_lr_ratio.
       weight_decay=1e-6,
       # Set to schedule weight decay along a half cosine (DINO: 0.04 -> 0.4).
       weight_decay_end=config_dict.placeholder(float),
       exclude_norm_and_bias=True,  # Keep wd/trust ratio off ndim <= 1.
+      # Parameter groups (optim.py): a base lr of their own for the arrays
+      # of ndim <= 1 (Barlow Twins' lr-biases 0.0048), and the predictor at
+      # the peak lr throughout (SimSiam's --fix-pred-lr).
+      lr_biases=config_dict.placeholder(float),
+      fix_pred_lr=False,
       momentum=0.9,
       trust_coefficient=1e-3,
       b1=0.9,
@@ -111,8 +121,9 @@ def base_config() -> ml_collections.ConfigDict:
   ))
   # Online linear probe on stop_gradient(backbone features) of view 0: its
   # own optimizer partition (no weight decay, own lr), as solo-learn's.
-  c.probe = ml_collections.ConfigDict(dict(enabled=True, lr=0.1,
-                                           momentum=0.9))
+  # enabled None: on when the training data has labels (train.plan sets it).
+  c.probe = ml_collections.ConfigDict(dict(
+      enabled=config_dict.placeholder(bool), lr=0.1, momentum=0.9))
 
   c.parallel = ml_collections.ConfigDict(dict(
       mode='jit',
@@ -193,7 +204,11 @@ def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
                    depth=config_dict.placeholder(int),
                    heads=config_dict.placeholder(int), mlp_ratio=4.0,
                    patch_size=16, pos_embed='sincos', cls_token=True,
-                   num_registers=0, pool='cls', remat=False)
+                   num_registers=0, pool='cls', remat=False,
+                   # The official initialisation of each method
+                   # (models/vit_init.py); MAE's by default.
+                   patch_init='xavier_flat', qkv_init='fused',
+                   cls_init_std=0.02)
   else:
     raise ConfigError(f'No default options for backbone {name!r}.')
   options.update(overrides)
@@ -402,6 +417,9 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check_choice(config, 'optim.name', OPTIMIZERS)
   _check_choice(config, 'optim.lr_scaling', LR_SCALINGS)
   _check_positive(config, 'optim.lr')
+  if config.optim.get('lr_biases') is not None:
+    _check_positive(config, 'optim.lr_biases')
+  _check_choice(config, 'optim.fix_pred_lr', (True, False))
   _check_positive(config, 'optim.weight_decay', allow_zero=True)
   _check_positive(config, 'optim.end_lr_ratio', allow_zero=True)
   _check_positive(config, 'probe.lr')
@@ -448,6 +466,7 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          "the state on every device; FSDP needs mode='jit')")
   config_checks.validate_backbone(config)
   _check_choice(config, 'data.create_data_dir', (True, False))
+  source_config.validate(config)  # Image sources, eval_data, probe.
   _check_choice(config, 'allow_config_change', (True, False))
   if config.debug.nan_at_step is not None:
     _check_positive(config, 'debug.nan_at_step')

@@ -16,7 +16,9 @@ earlier results, the others are kept; every run is also appended to
 `DIR/eval/history.jsonl`: eval_results.py); from Python,
 `ssl_jax.evaluate.run(workdir)` returns the same dict. Another tfds dataset
 (transfer) is evaluated with `run(workdir, config=...)` after changing
-`config.data`. Each protocol:
+`config.data`; `config.eval_data` names a separate labelled source (a
+folder, packed set or tfds dataset: eval_data.py), and data without labels
+gets the label-free protocols only, naming the others. Each protocol:
 docs/methods.md#evaluation-protocols.
 """
 
@@ -45,11 +47,12 @@ from ssl_jax import cli_flags
 from ssl_jax import config_history
 from ssl_jax import config_lib
 from ssl_jax import eval_cli
+from ssl_jax import eval_data as eval_data_lib
 from ssl_jax import eval_results
 from ssl_jax import methods
 from ssl_jax import step as step_lib
 from ssl_jax import train
-from ssl_jax.data import sources
+from ssl_jax.data import data_record
 from ssl_jax.evals import diagnostics
 from ssl_jax.evals import features as features_lib
 from ssl_jax.evals import fewshot
@@ -87,17 +90,18 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 class Features:
   """The newest good checkpoint and its frozen features (split order)."""
   step: int
-  plan: object  # train.Plan: method, builder, mesh.
+  plan: object  # train.Plan: method, mesh.
   state: object
-  arrays: dict  # split -> in-memory (images, labels), when data.in_memory.
+  arrays: dict  # split -> in-memory (images, labels), when in memory.
   train_x: np.ndarray
-  train_y: np.ndarray
+  train_y: np.ndarray  # -1: unlabelled.
   test_x: np.ndarray
   test_y: np.ndarray
+  eval_data: eval_data_lib.EvalData = None  # What the features are of.
 
   @property
   def builder(self):
-    return self.plan.builder
+    return (self.eval_data or self.plan).builder
 
 
 def extract_features(workdir: str,
@@ -106,7 +110,8 @@ def extract_features(workdir: str,
   checkpoint.Checkpointer); features of the train and eval splits."""
   with config.unlocked():
     config.parallel.mode = 'jit'  # Evaluation always runs over the mesh.
-  p = train.plan(config)
+  # A run on image files: the model without listing the training images.
+  p = train.plan(config, dataset=data_record.split_info(workdir, config))
   abstract = p.parallel.abstract_state(p.init_fn)
   state, step = None, None
   if checkpoint.latest_step(workdir) is not None:
@@ -115,16 +120,14 @@ def extract_features(workdir: str,
             abstract)
   if state is None:
     raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
-  data = config.data
-  splits = (data.train_split, data.eval_split)
-  arrays = ({s: sources.load_in_memory(p.builder, s) for s in splits}
-            if data.in_memory else {})
+  ev = eval_data_lib.resolve(config, builder=p.builder)
   embed = step_lib.make_embed_fn(p.method)
   train_xy, test_xy = (features_lib.extract(
-      embed, state, p.builder, s, mesh=p.parallel.mesh,
-      batch_size=config.eval.batch_size, image_size=data.image_size,
-      arrays=arrays.get(s)) for s in splits)
-  return Features(int(step), p, state, arrays, *train_xy, *test_xy)
+      embed, state, ev.builder, s, mesh=p.parallel.mesh,
+      batch_size=config.eval.batch_size, image_size=config.data.image_size,
+      arrays=ev.arrays.get(s)) for s in (ev.train_split, ev.eval_split))
+  return Features(int(step), p, state, ev.arrays, *train_xy, *test_xy,
+                  eval_data=ev)
 
 
 def _say(message: str) -> None:
@@ -155,23 +158,32 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
   config = config or load_config(workdir)
   t0 = time.perf_counter()
   if features is None:
-    _say(f'Extracting features of the newest checkpoint in {workdir} '
-         f'({config.data.train_split} and {config.data.eval_split})...')
+    _say(f'Extracting features of the newest checkpoint in {workdir}...')
   f = features or extract_features(workdir, config)
-  p, data, e = f.plan, config.data, config.eval
+  p, e = f.plan, config.eval
+  ev = f.eval_data or eval_data_lib.of_plan(config, p)
   arrays = f.arrays
   train_x, train_y, test_x, test_y = f.train_x, f.train_y, f.test_x, f.test_y
   results = {'step': f.step, 'method': config.method.name,
-             'dataset': data.name, 'train_split': data.train_split,
-             'eval_split': data.eval_split,
+             'dataset': ev.name, 'train_split': ev.train_split,
+             'eval_split': ev.eval_split, 'eval_data': ev.description,
              'feature_dim': int(train_x.shape[1]),
              'feature_seconds': time.perf_counter() - t0}
   if features is None:
-    _say(f'Features of step {f.step}: {len(train_x)} + {len(test_x)} '
-         f'examples in {results["feature_seconds"]:.1f} s.')
+    _say(f'Features of step {f.step} on {ev.description}: {len(train_x)} + '
+         f'{len(test_x)} examples in {results["feature_seconds"]:.1f} s.')
+  protocols, unlabelled = eval_data_lib.split_protocols(protocols,
+                                                        ev.labelled)
+  if unlabelled:
+    results['need_labels'] = list(unlabelled)
+    _say(f'Not run: {",".join(unlabelled)} (they need labels; '
+         f'{ev.description} has none). Running {",".join(protocols)}. Label '
+         'the data (config.data.labels=subfolders or csv) or evaluate on a '
+         'labelled set (config.eval_data.name=folder, '
+         'config.eval_data.path=DIR).')
 
   # --------------------------------------------------------------- protocols
-  n_cls, seconds = p.num_classes, {}
+  n_cls, seconds = ev.num_classes, {}
   if 'knn' in protocols:
     with _timed('knn', f'weighted kNN, k={e.knn_k}', seconds):
       r = knn.evaluate(train_x, train_y, test_x, test_y, k=e.knn_k,
@@ -182,8 +194,9 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
           'raw_pixel_baseline': bool(e.raw_pixel_baseline)})
       if e.raw_pixel_baseline:
         raw = lambda s: features_lib.raw_pixels(
-            p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
-        r = knn.evaluate(*raw(data.train_split), *raw(data.eval_split),
+            ev.builder, s, image_size=config.data.image_size,
+            arrays=arrays.get(s))
+        r = knn.evaluate(*raw(ev.train_split), *raw(ev.eval_split),
                          k=e.knn_k, temperature=e.knn_temperature,
                          num_classes=n_cls)
         results.update(raw_pixel_knn_top1=r['top1'],
@@ -209,9 +222,10 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
     with _timed('finetune', f'fine-tuning, {e.finetune_epochs} epochs',
                 seconds):
       view = lambda s: features_lib.eval_view_images(
-          p.builder, s, image_size=data.image_size, arrays=arrays.get(s))
+          ev.builder, s, image_size=config.data.image_size,
+          arrays=arrays.get(s))
       r = finetune.evaluate(
-          p.method, f.state, *view(data.train_split), *view(data.eval_split),
+          p.method, f.state, *view(ev.train_split), *view(ev.eval_split),
           num_classes=n_cls, epochs=e.finetune_epochs, lr=e.finetune_lr,
           batch_size=e.finetune_batch_size,
           layer_decay=e.finetune_layer_decay,

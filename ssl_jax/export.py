@@ -42,6 +42,7 @@ from ssl_jax import evaluate
 from ssl_jax import export_formats
 from ssl_jax import model_init
 from ssl_jax import train
+from ssl_jax.data import data_record
 
 FORMATS = ('timm', 'torch', 'safetensors')
 NETWORKS = ('online', 'teacher')
@@ -199,7 +200,7 @@ def export(workdir: str, fmt: str, out: str, *, step: int | None = None,
   with config.unlocked():
     config.parallel.update(mode='jit', mesh_data=-1, mesh_fsdp=1)
     config.checkpoint.on_corrupt = 'fail'
-  p = train.plan(config)
+  p = train.plan(config, dataset=data_record.split_info(workdir, config))
   abstract = p.parallel.abstract_state(p.init_fn)
   state = checkpoint.Checkpointer(workdir, config, config.method.name,
                                   create=False).restore_step(step, abstract)

@@ -28,8 +28,10 @@ from ssl_jax import export_formats
 WEIGHTS = 'model.safetensors'
 CONFIG = 'config.json'
 FORMAT = 'ssl_jax.flax'
-# Options that change how a backbone computes, not what its weights are.
-_NOT_ARCHITECTURE = ('conv_impl', 'remat')
+# Options that change how a backbone computes or starts, not the shapes of
+# its weights (a run started from exported weights ignores their init).
+_NOT_ARCHITECTURE = ('conv_impl', 'remat', 'patch_init', 'qkv_init',
+                     'cls_init_std')
 
 
 def safetensors_numpy():

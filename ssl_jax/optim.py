@@ -6,6 +6,14 @@ biases and normalisation parameters (every array of ndim <= 1, as BYOL and
 SimCLR exclude them); the online probe gets its own partition (SGD with
 momentum, own lr, no weight decay) through `optax.multi_transform`.
 
+Parameter groups (docs/methods.md#optimizers), as torch's param_groups: with
+`optim.lr_biases` the arrays of ndim <= 1 follow the same schedule from their
+own base lr (Barlow Twins' `--learning-rate-biases`); with
+`optim.fix_pred_lr` the `predictor` part stays at the peak lr (SimSiam's
+`--fix-pred-lr`). Each group is one optimizer of `optax.multi_transform`,
+gradient clipping stays global. Without them the optimizer state has the
+single-group layout of older checkpoints.
+
 Note on LARS: optax.lars puts the lr inside the momentum buffer (as SimCLR's
 TF code); the BYOL/MoCo v3 form puts it outside. They agree at constant lr and
 differ slightly during warm-up and decay (docs/methods.md#optimizers).
@@ -18,17 +26,21 @@ import optax
 from ssl_jax import config_lib
 
 
-def peak_lr(config) -> float:
-  """Base lr scaled by the global batch (linear: lr x B / 256)."""
+def peak_lr(config, base: float | None = None) -> float:
+  """Base lr (`optim.lr`, or `base`) scaled by the global batch B:
+  'linear' lr x B / 256; 'sqrt' lr x sqrt(B), SimCLR's
+  `learning_rate_scaling=sqrt` (0.075 x sqrt(4096) = 4.8 = 0.3 x 4096/256);
+  'none' lr."""
   scaling = config.optim.lr_scaling
-  ratio = config.batch_size / 256
-  factor = {'linear': ratio, 'sqrt': ratio**0.5, 'none': 1.0}[scaling]
-  return config.optim.lr * factor
+  batch = config.batch_size
+  factor = {'linear': batch / 256, 'sqrt': batch**0.5, 'none': 1.0}[scaling]
+  return (config.optim.lr if base is None else base) * factor
 
 
-def lr_schedule(config, total_steps: int, warmup_steps: int):
-  """Linear warm-up from 0, then half-cosine to lr * end_lr_ratio."""
-  peak = peak_lr(config)
+def lr_schedule(config, total_steps: int, warmup_steps: int,
+                base: float | None = None):
+  """Linear warm-up from 0, then half-cosine to peak * end_lr_ratio."""
+  peak = peak_lr(config, base)
   if warmup_steps >= total_steps:
     raise config_lib.ConfigError(
         f'Warm-up ({warmup_steps} steps) must be shorter than training '
@@ -41,6 +53,58 @@ def lr_schedule(config, total_steps: int, warmup_steps: int):
 def decay_mask(params):
   """True for arrays that get weight decay / trust ratio (ndim > 1)."""
   return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def decays(config, ndim: int) -> bool:
+  """Whether an array of `ndim` dimensions gets weight decay (and, with
+  LARS, the trust ratio): what `decay_mask` or its absence gives."""
+  return ndim > 1 or not config.optim.exclude_norm_and_bias
+
+
+def group_schedules(config, total_steps: int, warmup_steps: int) -> dict:
+  """The lr schedule of each parameter group the config asks for: 'main'
+  (every array in no other group) always; 'biases' (ndim <= 1) with
+  optim.lr_biases; 'predictor' (constant at the peak lr, the official
+  `fix_lr`) with optim.fix_pred_lr.
+  """
+  o = config.optim
+  groups = {'main': lr_schedule(config, total_steps, warmup_steps)}
+  if o.get('lr_biases') is not None:
+    groups['biases'] = lr_schedule(config, total_steps, warmup_steps,
+                                   base=o.lr_biases)
+  if o.get('fix_pred_lr'):
+    groups['predictor'] = optax.constant_schedule(peak_lr(config))
+  return groups
+
+
+def group_of(config, path, param) -> str:
+  """The group of the model parameter at `path` (keys from params['model']):
+  the predictor first (the official puts all its arrays in one group)."""
+  o = config.optim
+  if o.get('fix_pred_lr') and getattr(path[0], 'key', None) == 'predictor':
+    return 'predictor'
+  if o.get('lr_biases') is not None and param.ndim <= 1:
+    return 'biases'
+  return 'main'
+
+
+def _group_labels(config):
+  """optax.multi_transform's labels: each model array's group_of, 'probe'
+  for the probe; fix_pred_lr without a predictor is refused (at init, before
+  anything compiles)."""
+
+  def labels(params):
+    if 'predictor' not in params['model'] and config.optim.get(
+        'fix_pred_lr'):
+      raise config_lib.ConfigError(
+          'config.optim.fix_pred_lr=True needs a method with a predictor; '
+          f'config.method.name={config.method.name!r} has parts '
+          f'{sorted(params["model"])}.')
+    model = jax.tree_util.tree_map_with_path(
+        lambda path, p: group_of(config, path, p), params['model'])
+    return {'model': model,
+            'probe': jax.tree.map(lambda _: 'probe', params['probe'])}
+  return labels
 
 
 def weight_decay_schedule(config, total_steps: int):
@@ -58,6 +122,7 @@ def weight_decay_schedule(config, total_steps: int):
 
 
 def _model_optimizer(config, schedule, total_steps: int):
+  """The configured optimizer at `schedule`, without clipping."""
   o = config.optim
   wd = weight_decay_schedule(config, total_steps)
   # MoCo v3's ViT recipe and SimSiam's SGD decay every array; the others
@@ -76,6 +141,12 @@ def _model_optimizer(config, schedule, total_steps: int):
   else:
     raise config_lib.ConfigError(f'config.optim.name={o.name!r} not in '
                                  f'{config_lib.OPTIMIZERS}.')
+  return tx
+
+
+def _clipped(config, tx):
+  """Gradient clipping in front of `tx` (over all model parameters)."""
+  o = config.optim
   if o.grad_clip_norm:
     tx = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), tx)
   if o.get('grad_clip_per_tensor'):
@@ -100,14 +171,25 @@ def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
 
 
 def make(config, total_steps: int, warmup_steps: int):
-  """Returns (optimizer over {'model', 'probe'} params, model lr schedule)."""
-  schedule = lr_schedule(config, total_steps, warmup_steps)
+  """Returns (optimizer over {'model', 'probe'} params, the lr schedule of
+  the model's main group)."""
+  schedules = group_schedules(config, total_steps, warmup_steps)
   probe_schedule = optax.cosine_decay_schedule(config.probe.lr, total_steps)
-  tx = optax.multi_transform(
-      {'model': _model_optimizer(config, schedule, total_steps),
-       'probe': optax.sgd(probe_schedule, momentum=config.probe.momentum)},
-      {'model': 'model', 'probe': 'probe'})
-  return tx, schedule
+  probe = optax.sgd(probe_schedule, momentum=config.probe.momentum)
+  if len(schedules) == 1:  # One group: the layout of older checkpoints.
+    tx = optax.multi_transform(
+        {'model': _clipped(config, _model_optimizer(
+            config, schedules['main'], total_steps)), 'probe': probe},
+        {'model': 'model', 'probe': 'probe'})
+    return tx, schedules['main']
+  groups = {name: _model_optimizer(config, schedule, total_steps)
+            for name, schedule in schedules.items()}
+  tx = optax.multi_transform(dict(groups, probe=probe),
+                             _group_labels(config))
+  # Clipping sees every model gradient, as the single-group optimizer's.
+  clip = _clipped(config, optax.identity())
+  tx = optax.chain(optax.masked(clip, {'model': True, 'probe': False}), tx)
+  return tx, schedules['main']
 
 
 # ------------------------------------------------------------ EMA (teachers)

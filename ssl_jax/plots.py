@@ -121,12 +121,17 @@ def project_2d(features: np.ndarray, *, method: str = 'tsne',
 
 def embedding_map(points: np.ndarray, labels: np.ndarray, path: str, *,
                   class_names=None, title: str = '') -> str:
-  """Scatter of [N, 2] points coloured by class (legend up to 20 classes)."""
+  """Scatter of [N, 2] points coloured by class (legend up to 20 classes);
+  labels all -1 (unlabelled data): one colour, no legend."""
   labels = np.asarray(labels)
   classes = np.unique(labels)
-  fig = _figure(8.5 if len(classes) <= 20 else 7, 7)
+  unlabelled = bool((labels < 0).all())
+  fig = _figure(8.5 if len(classes) <= 20 and not unlabelled else 7, 7)
   ax = fig.add_subplot()
-  if len(classes) <= 20:
+  if unlabelled:
+    ax.scatter(points[:, 0], points[:, 1], s=6, color='tab:blue', alpha=0.8,
+               linewidths=0)
+  elif len(classes) <= 20:
     palette = matplotlib.colormaps['tab10' if len(classes) <= 10 else 'tab20']
     for i, c in enumerate(classes):
       keep = labels == c
@@ -186,7 +191,8 @@ def retrieval_grid(query_images, query_labels, neighbour_images,
                    neighbour_labels, similarities, path: str, *,
                    class_names=None, title: str = '') -> str:
   """One row per query: the query, then its neighbours, framed green when
-  they share the query's class and red otherwise.
+  they share the query's class and red otherwise (unframed and untitled
+  when the labels are all -1: unlabelled data).
 
   Args:
     query_images: uint8 [Q, H, W, C].
@@ -199,7 +205,9 @@ def retrieval_grid(query_images, query_labels, neighbour_images,
     title: figure title.
   """
   q, k = np.asarray(neighbour_labels).shape
-  name = lambda c: class_names[c] if class_names is not None else str(c)
+  labelled = bool((np.asarray(query_labels) >= 0).any())
+  name = lambda c: ('' if not labelled else class_names[c]
+                    if class_names is not None else str(c))
   height = 1.45 * q + 0.7
   # Fixed margins: constrained layout would cost a second per 72 axes.
   fig = _figure(1.25 * (k + 1), height, layout=None)
@@ -208,13 +216,14 @@ def retrieval_grid(query_images, query_labels, neighbour_images,
   axes = np.asarray(fig.subplots(q, k + 1, squeeze=False))
   for i in range(q):
     _show(axes[i, 0], query_images[i])
-    axes[i, 0].set_title(f'query: {name(query_labels[i])}', fontsize=7,
+    query = f': {name(query_labels[i])}' if labelled else ''
+    axes[i, 0].set_title(f'query{query}', fontsize=7,
                          fontweight='bold')
     for j in range(k):
       ax = axes[i, j + 1]
       _show(ax, neighbour_images[i, j])
       same = neighbour_labels[i, j] == query_labels[i]
-      for spine in ax.spines.values():
+      for spine in ax.spines.values() if labelled else ():
         spine.set_edgecolor('tab:green' if same else 'tab:red')
         spine.set_linewidth(2.5)
       ax.set_title(f'{name(neighbour_labels[i, j])}', fontsize=6)

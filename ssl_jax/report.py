@@ -38,6 +38,7 @@ from absl import logging
 
 from ssl_jax import cli_flags
 from ssl_jax import config_lib
+from ssl_jax import eval_data
 from ssl_jax import eval_cli
 from ssl_jax import eval_results
 from ssl_jax import evaluate
@@ -212,8 +213,9 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
   if jax.process_index() > 0:
     return report  # Every process extracts (and evaluates); one writes.
   os.makedirs(out, exist_ok=True)
-  label_feature = feats.builder.info.features['label']
-  names = list(getattr(label_feature, 'names', None) or []) or None
+  # Evaluation's source: tfds, folder or packed.
+  ev = feats.eval_data or eval_data.of_plan(config, feats.plan)
+  names = ev.class_names
   what = f"{results['method']} step {feats.step}"
   notes = {}
 
@@ -228,10 +230,10 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
   map_name = {'tsne': 't-SNE', 'pca': 'PCA'}[map_method]
   plots.embedding_map(points, feats.test_y[subset], path('embedding_2d'),
                       class_names=names, title=f'{map_name} of {len(subset)} '
-                      f'{config.data.eval_split} features, {what}')
+                      f'{ev.eval_split} features, {what}')
   notes['embedding_2d'] = (
       f'{map_name} of {len(subset)} class-stratified `'
-      f'{config.data.eval_split}` examples (l2-normalised features).')
+      f'{ev.eval_split}` examples (l2-normalised features).')
 
   diag = results.get('diagnostics')
   singular = results.get('singular_values')
@@ -250,21 +252,24 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
   image = lambda split, i: eval_images(
       feats.builder, split, i, image_size=config.data.image_size,
       arrays=feats.arrays.get(split))
-  neighbour_images = image(config.data.train_split, idx.ravel())
+  neighbour_images = image(ev.train_split, idx.ravel())
   neighbour_labels = feats.train_y[idx]
   plots.retrieval_grid(
-      image(config.data.eval_split, queries), feats.test_y[queries],
+      image(ev.eval_split, queries), feats.test_y[queries],
       neighbour_images.reshape(idx.shape + neighbour_images.shape[1:]),
       neighbour_labels, sims, path('retrieval'), class_names=names,
       title=f'{what}: top-{idx.shape[1]} cosine neighbours in '
-      f'{config.data.train_split}')
+      f'{ev.train_split}')
   precision = float(np.mean(neighbour_labels ==
                             feats.test_y[queries][:, None]))
   notes['retrieval'] = (
-      f'{len(queries)} `{config.data.eval_split}` queries, top-'
-      f'{idx.shape[1]} of {len(feats.train_x)} `{config.data.train_split}` '
-      f'examples by cosine similarity; same class: {precision:.3f} '
-      '(green frame: same class, red: other).')
+      f'{len(queries)} `{ev.eval_split}` queries, top-'
+      f'{idx.shape[1]} of {len(feats.train_x)} `{ev.train_split}` '
+      'examples by cosine similarity; ' + (
+          f'same class: {precision:.3f} (green frame: same class, red: '
+          'other).' if ev.labelled else 'no labels, so no frames.'))
+  if not ev.labelled:
+    notes['embedding_2d'] += ' No labels: one colour.'
 
   with open(report.markdown, 'w', encoding='utf-8') as f:
     f.write(_markdown(workdir, results, rows, notes))

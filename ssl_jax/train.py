@@ -32,7 +32,10 @@ from ssl_jax import model_init
 from ssl_jax import optim
 from ssl_jax import parallel
 from ssl_jax import step as step_lib
+from ssl_jax.data import data_record
+from ssl_jax.data import image_source
 from ssl_jax.data import pipeline
+from ssl_jax.data import source_config
 from ssl_jax.data import sources
 
 
@@ -101,6 +104,12 @@ def plan(config, *, devices=None, dataset: sources.SplitInfo | None = None
 
   # -------------------------------------------------------------------- data
   if dataset is None:
+    source_config.check_eval_path(config)  # Read after training.
+  if dataset is None and image_source.is_image_source(config.data):
+    # A folder or packed set: listed (and refused if unusable) here.
+    builder = image_source.open_source(config.data)
+    info = builder.split_info(len(config.data.mean))
+  elif dataset is None:
     sources.check_data_dir(config.data)  # A typo is not a new folder.
     builder = _prepared_builder(config.data)
     info = sources.split_info(builder, config.data.train_split)
@@ -111,6 +120,7 @@ def plan(config, *, devices=None, dataset: sources.SplitInfo | None = None
   total = config_lib.steps_for(config, 'total', per_epoch)
   warmup = config_lib.steps_for(config, 'warmup', per_epoch)
   channels = info.image_shape[-1]
+  source_config.resolve_probe(config, info.num_classes)  # None: labels?
   if len(config.data.mean) != channels:
     raise config_lib.ConfigError(
         f'config.data.mean={tuple(config.data.mean)} has '
@@ -166,15 +176,25 @@ def restore_or_init(p: Plan, config, workdir: str):
 
 
 def train_stream(p: Plan, config, start_step: int):
-  """Host batches for steps start_step..total_steps-1 of this process."""
-  return train_dataset(p, config, start_step).as_numpy_iterator()
+  """Host batches for steps start_step..total_steps-1 of this process.
+  Image files: unreadable ones are logged and counted (image_stream.py)."""
+  batches = train_dataset(p, config, start_step).as_numpy_iterator()
+  if image_source.is_image_source(config.data):
+    return p.builder.bad_files(batches, config.data.max_bad_fraction)
+  return batches
 
 
 def train_dataset(p: Plan, config, start_step: int):
   """train_stream's tf.data.Dataset (benchmarks extend it)."""
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
   data = config.data
-  if data.in_memory:
+  if image_source.is_image_source(data):
+    ds = p.builder.train(
+        p.method.views, channels=len(data.mean),
+        global_batch=config.batch_size, seed=config.seed,
+        start_step=start_step, total_steps=p.total_steps, shard=shard,
+        prefetch=data.prefetch)
+  elif data.in_memory:
     images, labels = sources.load_in_memory(p.builder, data.train_split)
     ds = pipeline.in_memory_train(
         images, labels, p.method.views, global_batch=config.batch_size,
@@ -256,10 +276,17 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   config_path, diffs = config_history.check(
       config, workdir, checkpoint.latest_step(workdir))
   leftovers = checkpoint.incomplete_saves(workdir)
+  files = image_source.is_image_source(config.data)
+  if files:  # Other images than the checkpoint's run: refused here.
+    data_record.check(workdir, p.builder, config.data,
+                      checkpoint.latest_step(workdir))
 
   # ------------------------------------------------------------------- state
   state, start, ckpt, abstract = restore_or_init(p, config, workdir)
   written = config_history.record(config, workdir, start, diffs)
+  if files:
+    data_record.record(workdir, p.builder, start)
+    _say(f'Data: {p.builder.summary()}.')
   _announce(workdir, start, p.total_steps, config_path, diffs, written,
             leftovers)
   if start >= p.total_steps:
@@ -290,7 +317,8 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   nonfinite = guards.NonFiniteGuard(config.nonfinite_skips,
                                     last_saved=start or None)
   stop = guards.StopRequest()
-  batches = metrics_lib.DataWait(train_stream(p, config, start))
+  stream = train_stream(p, config, start)
+  batches = metrics_lib.DataWait(stream)
   step, pending = start, None
   _say(f'Compiling the train step; step {start + 1} runs once it is '
        'compiled...')
@@ -316,6 +344,8 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
           scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
           scalars['images_per_second'] = progress.images_per_second(step)
           scalars['data_wait_fraction'] = batches.fraction()
+          if files:  # Unreadable images skipped so far (image_stream.py).
+            scalars['skipped_images'] = stream.count
           writer.write_scalars(step, scalars)
           writer.flush()  # Readable while training runs (cheap at log steps).
           progress.log(step, scalars)

@@ -1,12 +1,18 @@
-"""LR scaling and schedule, weight-decay masks, the probe's own partition."""
+"""LR scaling and schedule, weight-decay masks, the probe's own partition,
+parameter groups (Barlow Twins' bias lr, SimSiam's fixed predictor lr)."""
+
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from ssl_jax import config_lib
 from ssl_jax import optim
+
+from conftest import REPO
 
 
 def _config(**optim_kw):
@@ -27,8 +33,9 @@ def test_linear_lr_scaling_and_warmup_cosine():
   # Half-way through the cosine part the lr is half the peak.
   np.testing.assert_allclose(schedule(55), 0.3, rtol=1e-5)
   np.testing.assert_allclose(schedule(100), 0.0, atol=1e-7)
+  # SimCLR's learning_rate_scaling=sqrt: base lr x sqrt(B), not sqrt(B/256).
   c.optim.lr_scaling = 'sqrt'
-  np.testing.assert_allclose(optim.peak_lr(c), 0.3 * 2**0.5)
+  np.testing.assert_allclose(optim.peak_lr(c), 0.3 * 512**0.5)
 
 
 def test_weight_decay_and_trust_ratio_skip_biases_and_norms():
@@ -109,3 +116,86 @@ def test_per_tensor_clip_scales_each_array_alone():
   out, _ = tx.update(grads, tx.init(grads))
   np.testing.assert_allclose(jnp.linalg.norm(out['big']), 3.0, rtol=1e-5)
   np.testing.assert_allclose(out['small'], grads['small'])  # Under 3: kept.
+
+
+def _recipe(name):
+  return config_lib.load_file(os.path.join(REPO, 'configs', name))
+
+
+def test_barlow_twins_biases_and_bn_get_their_own_lr():
+  # facebookresearch/barlowtwins main.py: LARS param_groups [weights,
+  # biases (ndim == 1)], lr = schedule x 0.2 and x 0.0048 (x B/256 = 8),
+  # weight_decay_filter and lars_adaptation_filter on the ndim-1 arrays.
+  c = _recipe('barlow_twins_imagenet.py')
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  w = jnp.full((4, 4), 0.5)
+  params = {'model': {'backbone': {'kernel': w, 'bias': jnp.ones((4,)),
+                                   'scale': jnp.ones((4,))}},
+            'probe': {}}
+  g = {'model': {'backbone': {'kernel': jnp.full((4, 4), 2.0),
+                              'bias': jnp.full((4,), 3.0),
+                              'scale': jnp.full((4,), -1.0)}}, 'probe': {}}
+  updates, _ = tx.update(g, tx.init(params), params)
+  u = updates['model']['backbone']
+  # Step 0 without warm-up is the peak; the momentum buffer starts at 0.
+  np.testing.assert_allclose(u['bias'], -0.0048 * 8 * 3.0, rtol=1e-6)
+  np.testing.assert_allclose(u['scale'], -0.0048 * 8 * -1.0, rtol=1e-6)
+  # Weights: dp = g + wd w, scaled by eta ||w|| / ||dp||, times 0.2 x 8.
+  dp = 2.0 + 1e-6 * 0.5
+  trust = 1e-3 * (0.5 * 4) / (dp * 4)
+  np.testing.assert_allclose(u['kernel'], -0.2 * 8 * trust * dp, rtol=1e-5)
+  # Both groups follow one schedule shape: warm-up, then cosine to 0.001.
+  groups = optim.group_schedules(c, total_steps=1000, warmup_steps=100)
+  for step in (0, 50, 100, 550, 999, 1000):
+    np.testing.assert_allclose(groups['biases'](step),
+                               groups['main'](step) * 0.0048 / 0.2,
+                               rtol=1e-5, atol=1e-12)
+  np.testing.assert_allclose(groups['biases'](1000), 0.0048 * 8 * 0.001,
+                             rtol=1e-5)
+
+
+def test_grouped_optimizer_clips_all_model_gradients_together():
+  c = _config(name='sgd', lr=256 / 512, momentum=0.0, weight_decay=0.0,
+              lr_biases=256 / 512, grad_clip_norm=1.0)
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  params = {'model': {'kernel': jnp.ones((2, 2)), 'bias': jnp.ones((2,))},
+            'probe': {}}
+  grads = jax.tree.map(lambda p: 10.0 * jnp.ones_like(p), params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  # lr 1 for both groups: the update is the clipped gradient, global norm 1.
+  np.testing.assert_allclose(optax.tree.norm(updates['model']), 1.0,
+                             rtol=1e-5)
+
+
+def test_simsiam_fix_pred_lr_keeps_the_predictor_at_the_initial_lr():
+  # main_simsiam.py --fix-pred-lr: the predictor's group keeps init_lr =
+  # 0.05 x 512/256 = 0.1; the encoder follows the cosine
+  # init_lr x 0.5 (1 + cos(pi t / T)).
+  c = _recipe('simsiam_imagenet.py')
+  assert c.optim.fix_pred_lr
+  c.optim.update(momentum=0.0, weight_decay=0.0)  # The lr alone.
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  params = {'model': {'backbone': {'kernel': jnp.ones((2, 2))},
+                      'predictor': {'kernel': jnp.ones((2, 2)),
+                                    'bias': jnp.ones((2,))}},
+            'probe': {}}
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for _ in range(90):
+    _, state = update(zeros, state, params)
+  updates, _ = update(jax.tree.map(jnp.ones_like, params), state, params)
+  np.testing.assert_allclose(updates['model']['predictor']['kernel'], -0.1,
+                             rtol=1e-6)
+  np.testing.assert_allclose(updates['model']['predictor']['bias'], -0.1,
+                             rtol=1e-6)
+  np.testing.assert_allclose(updates['model']['backbone']['kernel'],
+                             -0.1 * 0.5 * (1 + np.cos(np.pi * 90 / 100)),
+                             rtol=1e-5)
+
+
+def test_fix_pred_lr_needs_a_predictor():
+  c = _config(name='sgd', fix_pred_lr=True)
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  with pytest.raises(config_lib.ConfigError, match='fix_pred_lr'):
+    tx.init({'model': {'backbone': {'w': jnp.ones(2)}}, 'probe': {}})

@@ -14,21 +14,25 @@ global batch as in the official code (docs/methods.md#barlow-twins).
 `loss = scale_loss * barlow_twins(z1, z2, lambda_)`: the paper has no scale
 (scale_loss = 1.0, the default); solo-learn's CIFAR recipe uses 0.1.
 
-Deviations from the official recipe, by design of the shared optimizer:
-  - The paper's LARS uses a separate lr for biases and BN parameters
-    (0.0048 vs 0.2 for weights, both x B/256); ours uses one lr for all
-    parameters and keeps every array of ndim <= 1 out of weight decay and the
-    trust ratio (optim.py), as the official code does for those arrays.
-    optax's LARS also puts the lr inside the momentum buffer, the official
-    code outside (equal at constant lr, docs/methods.md#optimizers).
-  - Under jit the gradient is the true gradient of L. The official code
-    all-reduces C without a gradient and DDP averages, i.e. (our reading)
-    1/world_size of it (docs/methods.md#barlow-twins); compare PyTorch runs
-    with this in mind.
+Biases and BN parameters: the official LARS gives the arrays of ndim <= 1
+their own lr, 0.0048 x B/256 against 0.2 x B/256 for the weights, and keeps
+them out of weight decay and the trust ratio; the ImageNet config sets
+`optim.lr_biases=0.0048` (a parameter group, optim.py). optax's LARS puts
+the lr inside the momentum buffer, the official code outside (equal at
+constant lr, docs/methods.md#optimizers).
+
+Gradient scale: the official code all-reduces C outside autograd and DDP then
+averages the gradients over the W GPUs, so its gradient is 1/W of the true
+gradient of L (the loss value is L). Under jit ours is the true gradient;
+`method.world_size_scale=W` reproduces the official one (value L, gradient
+dL/W), which matters for the parameters outside the trust ratio and for the
+balance of weight decay and gradient (docs/methods.md#barlow-twins).
 """
 
 import flax.linen as nn
+import jax
 import ml_collections
+from ml_collections import config_dict
 
 from ssl_jax import config_checks
 from ssl_jax import losses
@@ -43,6 +47,8 @@ def validate_config(config) -> None:
   config_checks.positive(config, 'method.scale_loss')
   config_checks.sizes(config, 'method.proj_hidden')
   config_checks.positive(config, 'method.proj_dim', integer=True)
+  config_checks.positive(config, 'method.world_size_scale', integer=True,
+                         optional=True)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -53,6 +59,9 @@ def default_config() -> ml_collections.ConfigDict:
       scale_loss=1.0,  # Paper: 1.0; solo-learn CIFAR: 0.1.
       proj_hidden=(8192, 8192),
       proj_dim=8192,
+      # None: the true gradient. W: the official code's gradient on W GPUs,
+      # 1/W of it (the module docstring).
+      world_size_scale=config_dict.placeholder(int),
   ))
 
 
@@ -100,7 +109,12 @@ class Method(base.MethodBase):
     del extras, step
     m = self.config.method
     loss = losses.barlow_twins(outputs['z1'], outputs['z2'], m.lambda_)
-    return m.scale_loss * loss, {'barlow_twins': loss}, {}
+    scaled = m.scale_loss * loss
+    if m.get('world_size_scale'):
+      # The value stays L, its gradient is dL / W (the official 1/W).
+      w = m.world_size_scale
+      scaled = scaled / w + jax.lax.stop_gradient(scaled - scaled / w)
+    return scaled, {'barlow_twins': loss}, {}
 
   def embed(self, params, mutables, extras, images):
     del extras  # The online network is evaluated.

@@ -38,6 +38,7 @@ def validate_config(config) -> None:
   for key in ('proj_hidden', 'pred_hidden'):
     config_checks.sizes(config, f'method.{key}')
   config_checks.positive(config, 'method.proj_dim', integer=True)
+  config_checks.choice(config, 'method.last_bias', (True, False))
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -51,6 +52,10 @@ def default_config() -> ml_collections.ConfigDict:
       proj_hidden=(4096,),  # Projector hidden widths (Dense+bias-BN-ReLU).
       proj_dim=256,  # Projection (and prediction) width.
       pred_hidden=(4096,),  # Predictor hidden widths.
+      # A bias in the projector's and predictor's last Dense: solo-learn's
+      # heads have one; the official code's have none (the ImageNet config
+      # sets False).
+      last_bias=True,
   ))
 
 
@@ -90,14 +95,13 @@ class Method(base.MethodBase):
     self.model = _Model(self.backbone, projector, predictor)
 
   def _heads(self) -> tuple[nn.Module, nn.Module]:
-    """The paper's projector and predictor: Dense(4096, bias)-BN-ReLU-Dense.
-
-    heads.MLP's use_bias covers both Dense layers: the official last Dense
-    has no bias (solo-learn's has one).
-    """
+    """The paper's projector and predictor: Dense(4096, bias)-BN-ReLU-Dense
+    (no bias in the official `networks.py`; solo-learn's has one:
+    `method.last_bias`)."""
     m = self.config.method
     mlp = lambda hidden: heads.MLP(
-        hidden=tuple(hidden), out=m.proj_dim, use_bias=True, hidden_bn=True,
+        hidden=tuple(hidden), out=m.proj_dim, use_bias=True,
+        last_bias=bool(m.get('last_bias', True)), hidden_bn=True,
         last_bn=None, dtype=self.dtype, bn_axis_name=self.bn_axis_name)
     return mlp(m.proj_hidden), mlp(m.pred_hidden)
 

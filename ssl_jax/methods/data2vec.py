@@ -45,8 +45,11 @@ blocks) with the FFN output before the residual as the per-block target (the
 official's `ffn_targets` for either block type), and top-K counted over all
 blocks (ViT-B: the last 10 of 12 = the official's 10 main blocks); the ViT
 ends with a final LayerNorm before the decoder and the CLS output; no
-dropout / drop-path / decoder input dropout; CLS initialised N(0, 0.02)
-(official: zeros); Flax default / xavier initialisation.
+dropout / drop-path / decoder input dropout; Flax default / xavier
+initialisation of the Dense layers. As the official: the patch embedding is
+xavier-uniform on its flattened [D, C p^2] kernel (`images.py`), and the CLS
+token starts at N(0, 1) (`init_extra_token_zero: false`: `nn.init.normal_`)
+(VIT_INIT).
 """
 
 import flax.linen as nn
@@ -80,6 +83,10 @@ def validate_config(config) -> None:
     config_checks.fraction(config, f'method.{key}')
   config_checks.positive(config, 'method.ema_anneal_steps', integer=True,
                          optional=True)
+
+
+# config.backbone values of the official image encoder (models/vit_init.py).
+VIT_INIT = dict(patch_init='xavier_flat', cls_init_std=1.0)
 
 
 def default_config() -> ml_collections.ConfigDict:

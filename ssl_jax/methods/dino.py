@@ -64,6 +64,11 @@ def validate_config(config) -> None:
     config_checks.choice(config, f'method.{key}', (True, False))
 
 
+# config.backbone values of the official ViT (`vision_transformer.py` leaves
+# the patch embedding at torch's Conv2d default; models/vit_init.py).
+VIT_INIT = dict(patch_init='torch')
+
+
 def default_config() -> ml_collections.ConfigDict:
   """`config.method` for DINO: main_dino.py's defaults (ViT-S/16 vanilla)."""
   return ml_collections.ConfigDict(dict(

@@ -29,8 +29,10 @@ target encoder on the full image, mean-pooled: the official evaluation
 loads the target encoder (`backbone_params` gives it to fine-tuning too).
 
 Differences from the official code besides the masks: the lr warm-up starts
-at 0 (official: 2e-4 -> 1e-3); initialisation is xavier-uniform (official:
-trunc-normal 0.02 with the per-depth rescale of the output projections).
+at 0 (official: 2e-4 -> 1e-3); the Dense layers are xavier-uniform
+(official: trunc-normal 0.02 with the per-depth rescale of the output
+projections). The patch embedding is the official trunc-normal 0.02 with a
+zero bias (VIT_INIT).
 """
 
 import flax.linen as nn
@@ -66,6 +68,11 @@ def validate_config(config) -> None:
   for key in ('target_scale', 'context_scale'):
     config_checks.pair(config, f'method.{key}', high=1)
   config_checks.pair(config, 'method.target_aspect')
+
+
+# config.backbone values of the official ViT (`vision_transformer.py`:
+# trunc_normal_(std=0.02) on the patch embedding; models/vit_init.py).
+VIT_INIT = dict(patch_init='trunc_normal')
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -20,10 +20,10 @@ linear probe (`main_linprobe.py`, `--cls_token`).
 
 Differences from the official code: kept tokens enter the encoder in shuffle
 order as the official (order does not matter: positions are added before
-the gather); initialisation is xavier-uniform for every Dense and the patch
-embedding (the official also uses xavier on the flattened patch-embedding
-weight) and N(0, 0.02) for CLS and the mask token; qkv has a bias, as timm's
-Block with qkv_bias=True.
+the gather); initialisation is xavier-uniform for every Dense (qkv as one
+[D, 3D] matrix) and for the patch embedding's flattened [D, C p^2] kernel
+with torch's default bias (VIT_INIT), N(0, 0.02) for CLS and the mask
+token, as the official; qkv has a bias, as timm's Block with qkv_bias=True.
 """
 
 import flax.linen as nn
@@ -52,6 +52,11 @@ def validate_config(config) -> None:
                       'method.decoder_heads', m.decoder_heads,
                       f'must divide config.method.decoder_dim={m.decoder_dim}')
   config_checks.choice(config, 'method.norm_pix', (True, False))
+
+
+# config.backbone values of the official ViT (`models_mae.py`;
+# models/vit_init.py): backbone_config's defaults.
+VIT_INIT = dict(patch_init='xavier_flat', qkv_init='fused', cls_init_std=0.02)
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -16,7 +16,10 @@ ViT: projector 3 layers (proj_hidden=(4096, 4096)) and predictor ending in
 BN(affine=False) (pred_last_bn='no_affine'), and the patch embedding frozen
 at its random init (`--stop-grad-conv1`, freeze_patch_embed=True: its
 updates are zeroed, so weight decay does not move it either); the configs'
-ViT presets set all three.
+ViT presets set all three, and the ViT's initialisation of the official
+`vits.py` (VIT_INIT): patch embedding U(+-sqrt(6 / (3 p^2 + D))) with a
+zero bias, q, k and v each xavier-uniform as separate matrices, CLS token
+N(0, 1e-6^2).
 """
 
 import jax
@@ -42,6 +45,10 @@ def validate_config(config) -> None:
   for key in ('proj_last_bn', 'pred_last_bn'):
     config_checks.choice(config, f'method.{key}', config_checks.LAST_BN)
   config_checks.choice(config, 'method.freeze_patch_embed', (True, False))
+
+
+# config.backbone values of the official ViT (`vits.py`; models/vit_init.py).
+VIT_INIT = dict(patch_init='moco_v3', qkv_init='split', cls_init_std=1e-6)
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -2,7 +2,8 @@
 
 `MLP(hidden=(2048, 2048), out=128, last_bn='no_beta')` is SimCLR v2's 3-layer
 projector (Dense without bias -> BN -> ReLU per hidden layer, last Dense ->
-BN without beta). BYOL's is `MLP((4096,), 256, use_bias=True, last_bn=None)`;
+BN without beta). BYOL's is `MLP((4096,), 256, use_bias=True,
+last_bias=False, last_bn=None)` (the official last Linear has no bias);
 MoCo v3's `last_bn='no_affine'`. Statistics in float32 whatever the compute
 dtype.
 """
@@ -25,6 +26,7 @@ class MLP(nn.Module):
   hidden: Sequence[int]
   out: int
   use_bias: bool = False
+  last_bias: bool | None = None  # The last Dense's bias; None: use_bias.
   hidden_bn: bool = True
   last_bn: str | None = None
   dtype: Any = jnp.float32
@@ -45,7 +47,8 @@ class MLP(nn.Module):
       if self.hidden_bn:
         x = norm()(x.astype(jnp.float32))
       x = nn.relu(x).astype(self.dtype)
-    x = nn.Dense(self.out, use_bias=self.use_bias, dtype=self.dtype)(x)
+    last_bias = self.use_bias if self.last_bias is None else self.last_bias
+    x = nn.Dense(self.out, use_bias=last_bias, dtype=self.dtype)(x)
     x = x.astype(jnp.float32)
     if self.last_bn is not None:
       center, scale = _LAST_BN[self.last_bn]

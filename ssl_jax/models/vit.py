@@ -9,6 +9,8 @@ differently masked clones of each image from one patch embedding
 (data2vec 2.0). `return_ffn` also returns every block's FFN output before
 its residual (data2vec's per-layer targets); `final_norm=False` skips the
 last LayerNorm (MAE's fine-tuning replaces it by a norm after pooling).
+`patch_init`, `qkv_init` and `cls_init_std` pick the initialisation of the
+method's official code (vit_init.py, docs/methods.md#vit-initialisation).
 """
 
 from typing import Any
@@ -17,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ssl_jax.models import vit_init
 
 PRESETS = {
     'tiny': dict(dim=192, depth=12, heads=3),
@@ -82,12 +86,13 @@ def attention(q, k, v):
 class Attention(nn.Module):
   heads: int
   dtype: Any = jnp.float32
+  qkv_init: str = 'fused'
 
   @nn.compact
   def __call__(self, x):
     n, length, dim = x.shape
     qkv = nn.Dense(3 * dim, dtype=self.dtype, name='qkv',
-                   kernel_init=nn.initializers.xavier_uniform())(x)
+                   kernel_init=vit_init.qkv_kernel_init(self.qkv_init))(x)
     q, k, v = jnp.split(qkv.reshape(n, length, 3, self.heads,
                                     dim // self.heads), 3, axis=2)
     out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])
@@ -103,11 +108,12 @@ class Block(nn.Module):
   mlp_ratio: float = 4.0
   dtype: Any = jnp.float32
   return_ffn: bool = False
+  qkv_init: str = 'fused'
 
   @nn.compact
   def __call__(self, x):
     norm = lambda: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype)
-    x = x + Attention(self.heads, self.dtype)(norm()(x))
+    x = x + Attention(self.heads, self.dtype, self.qkv_init)(norm()(x))
     ffn = Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype)(norm()(x))
     return (x + ffn, ffn) if self.return_ffn else x + ffn
 
@@ -135,6 +141,12 @@ class ViT(nn.Module):
   num_registers: int = 0
   pool: str = 'cls'  # 'cls' | 'mean' (mean of patch tokens)
   remat: bool = False
+  # Initialisation (vit_init.py): the patch embedding's rule, the qkv
+  # kernel's fans, the CLS token's std (MAE 0.02, MoCo v3 1e-6, data2vec
+  # 2.0 1.0).
+  patch_init: str = 'xavier_flat'
+  qkv_init: str = 'fused'
+  cls_init_std: float = 0.02
   dtype: Any = jnp.float32
 
   def _size(self):
@@ -194,10 +206,11 @@ class ViT(nn.Module):
     p = self.patch_size
     if x.shape[1] % p or x.shape[2] % p:
       raise ValueError(f'Image {x.shape[1:3]} not divisible by patch {p}.')
+    kernel_init, bias_init = vit_init.patch_embed_init(
+        self.patch_init, x.shape[-1], p, dim)
     x = nn.Conv(dim, (p, p), (p, p), padding='VALID', dtype=self.dtype,
-                name='patch_embed',
-                kernel_init=nn.initializers.xavier_uniform())(
-                    x.astype(self.dtype))
+                name='patch_embed', kernel_init=kernel_init,
+                bias_init=bias_init)(x.astype(self.dtype))
     n, gh, gw, _ = x.shape
     x = x.reshape(n, gh * gw, dim)
     if self.pos_embed == 'sincos':
@@ -216,7 +229,8 @@ class ViT(nn.Module):
       x = jnp.take_along_axis(x, keep[..., None], axis=1)
     prefix = []
     if self.cls_token:
-      prefix.append(self.param('cls', nn.initializers.normal(0.02),
+      prefix.append(self.param('cls',
+                               nn.initializers.normal(self.cls_init_std),
                                (1, 1, dim)))
     if self.num_registers:
       prefix.append(self.param('registers', nn.initializers.normal(0.02),
@@ -230,7 +244,7 @@ class ViT(nn.Module):
     ffn_outputs = []
     for i in range(depth):
       x = block(heads, self.mlp_ratio, self.dtype, return_ffn=return_ffn,
-                name=f'block{i}')(x)
+                qkv_init=self.qkv_init, name=f'block{i}')(x)
       if return_ffn:
         x, ffn = x
         ffn_outputs.append(ffn)

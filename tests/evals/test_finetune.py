@@ -100,10 +100,10 @@ def test_separable_problem_is_learned():
   train_x, train_y = _bands(512, 1)
   test_x, test_y = _bands(256, 2)
   result = finetune.evaluate(method, state, train_x, train_y, test_x,
-                             test_y, num_classes=4, epochs=4, batch_size=64,
+                             test_y, num_classes=4, epochs=8, batch_size=64,
                              lr=3e-3, layer_decay=0.75, warmup_epochs=0.5)
   assert result['top1'] > 0.9, result
-  assert result['layer_decay'] == 0.75 and result['epochs'] == 4
+  assert result["layer_decay"] == 0.75 and result["epochs"] == 8
 
 
 @pytest.mark.usefixtures('optimised_xla')  # 24 ResNet steps.

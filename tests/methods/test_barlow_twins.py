@@ -85,3 +85,23 @@ def test_jit_and_pmap_agree_and_the_loss_moves():
   _, history = harness.assert_same_training(_config(), steps=2)
   assert 'barlow_twins' in history[0]
   assert history[-1]['update_norm'] > 0
+
+
+def test_world_size_scale_gives_the_official_one_over_w_gradient():
+  # Official main.py on W GPUs: c is all-reduced outside autograd, then DDP
+  # averages the gradients: (1/W) sum_k dL/dc dc_k/dtheta = (1/W) dL/dtheta,
+  # while the printed loss is L itself.
+  config = _config()
+  method, views, variables = _setup(config)
+  outputs, _ = _forward(method, variables, views)
+
+  def objective(z1, scale):
+    with config.unlocked():
+      config.method.world_size_scale = scale
+    return method.objective(dict(outputs, z1=z1), {}, 0)[0]
+
+  true_loss, true_grad = jax.value_and_grad(objective)(outputs['z1'], None)
+  loss, grad = jax.value_and_grad(objective)(outputs['z1'], 8)
+  np.testing.assert_allclose(loss, true_loss, rtol=1e-6)
+  np.testing.assert_allclose(grad, true_grad / 8, rtol=1e-5, atol=1e-9)
+  assert np.abs(true_grad).max() > 0

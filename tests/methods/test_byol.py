@@ -200,3 +200,21 @@ def test_fused_views_equal_one_call_per_view(setup):
   (loss, aux), (grads, _) = run(variables.params, variables.extras, views)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(
       a, b, rtol=1e-4, atol=1e-5), ((loss, aux), grads), expected)
+
+
+def test_imagenet_heads_last_dense_has_no_bias_as_the_official(setup):
+  # deepmind-research byol/utils/networks.py MLP: Linear(hidden, with_bias)
+  # -> BN -> ReLU -> Linear(output, with_bias=False).
+  config = config_lib.load_file(
+      os.path.join(REPO, 'configs', 'byol_imagenet.py') + ':smoke')
+  method = methods.get('byol')(config)  # Shapes only: the ResNet is free.
+  views = [jax.ShapeDtypeStruct((2, v.crop_size, v.crop_size, 3),
+                                jnp.float32) for v in method.views]
+  params = jax.eval_shape(
+      lambda v: method.init(jax.random.PRNGKey(0), v).params, views)
+  for head in ('projector', 'predictor'):
+    assert set(params[head]['Dense_0']) == {'kernel', 'bias'}
+    assert set(params[head]['Dense_1']) == {'kernel'}, head
+  # solo-learn's heads (the default: CIFAR-10, Fashion-MNIST) keep one.
+  _, _, variables, _ = setup
+  assert 'bias' in variables.params['projector']['Dense_1']

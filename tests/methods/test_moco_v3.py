@@ -13,6 +13,8 @@ import pytest
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import methods
+from ssl_jax import optim
+from ssl_jax import step as step_lib
 from ssl_jax.methods import base
 
 from conftest import REPO
@@ -157,3 +159,30 @@ def test_frozen_patch_embedding():
   config.method.freeze_patch_embed = True
   with pytest.raises(config_lib.ConfigError, match='freeze_patch_embed'):
     methods.get('moco_v3')(config)
+
+
+def test_imagenet_vit_recipe_never_moves_the_patch_embedding():
+  # moco-v3 vits.py with --stop-grad-conv1: the patch embedding's weight and
+  # bias have requires_grad=False, so a train step leaves them as drawn.
+  config = config_lib.load_file(os.path.join(
+      REPO, 'configs', 'moco_v3_imagenet.py') + ':smoke,backbone=vit')
+  assert config.method.freeze_patch_embed
+  config.batch_size = N
+  # No device augmentation: a smaller step to compile.
+  config.aug.update(flip_p=0.0, jitter_p=0.0, gray_p=0.0, blur_p=(0.0,),
+                    solarize_p=(0.0,))
+  method = methods.get('moco_v3')(config, total_steps=TOTAL_STEPS)
+  tx, schedule = optim.make(config, TOTAL_STEPS, 0)
+  batch = harness.synthetic_batch(method.views, 3, N, seed=0)
+  state = step_lib.init_state(method, tx, harness.NUM_CLASSES,
+                              jax.random.PRNGKey(0), batch, probe=False)
+  train_step = jax.jit(step_lib.make_train_step(
+      method, tx, schedule, seed=0, num_classes=harness.NUM_CLASSES,
+      probe=False))
+  new_state, metrics = train_step(state, batch)
+  assert metrics['nonfinite'] == 0
+  old, new = state.params['model'], new_state.params['model']
+  jax.tree.map(np.testing.assert_array_equal,
+               old['backbone']['patch_embed'], new['backbone']['patch_embed'])
+  qkv = lambda p: p['backbone']['block0']['Attention_0']['qkv']['kernel']
+  assert not np.allclose(qkv(old), qkv(new))
