@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+import portpicker
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, 'configs', 'simclr_fashion_mnist.py')
@@ -54,11 +55,6 @@ def _classify(p, written: bool) -> str:
   compiled = 'Compiling the train step' in p.stdout
   return EARLY if clean and not written and not compiled else LATE
 
-
-def _free_port():
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
 
 
 class Campaign:
@@ -167,7 +163,8 @@ def run(root) -> list[dict]:
   c.refused(work, 'corrupt config.json (evaluate)', 'evaluate',
             workdir=corrupt)
   c.refused(work, 'lone worker, no coordinator (3 s time-out)', 'main',
-            smoke, *data, f'--coordinator_address=127.0.0.1:{_free_port()}',
+            smoke, *data,
+            f'--coordinator_address=127.0.0.1:{portpicker.pick_unused_port()}',
             '--num_processes=2', '--process_id=1', '--coordinator_timeout=3')
   _resume_and_evaluate(c)
   return c.rows

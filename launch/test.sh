@@ -10,5 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SSL_JAX_EXTRAS=dev,tpu,export bash launch/setup.sh
+# Installed: a test needing them fails, not skips (tests/conftest.py).
+export SSL_JAX_TEST_EXTRAS=tpu,export
 exec .venv/bin/python -m pytest -q --durations=25 \
   -n "${SSL_JAX_TEST_WORKERS:-2}" --dist worksteal tests "$@"

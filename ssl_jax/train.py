@@ -273,13 +273,12 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   # --------------------------------------------------------- workdir's past
   # Refused here, before anything is written: changes that would alter what
   # a checkpointed run computes (config_history.py).
-  config_path, diffs = config_history.check(
-      config, workdir, checkpoint.latest_step(workdir))
+  saved = checkpoint.latest_step(workdir)
+  config_path, diffs = config_history.check(config, workdir, saved)
   leftovers = checkpoint.incomplete_saves(workdir)
   files = image_source.is_image_source(config.data)
   if files:  # Other images than the checkpoint's run: refused here.
-    data_record.check(workdir, p.builder, config.data,
-                      checkpoint.latest_step(workdir))
+    data_record.check(workdir, p.builder, config.data, saved)
 
   # ------------------------------------------------------------------- state
   state, start, ckpt, abstract = restore_or_init(p, config, workdir)

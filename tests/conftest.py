@@ -108,3 +108,15 @@ def smoke_config(fmnist_data_dir):
   config.data.data_dir = fmnist_data_dir
   config.checkpoint.async_save = False
   return config
+
+
+def missing_extra(why: str, module_level: bool = False):
+  """A test that needs an optional extra which is not installed: skipped,
+  saying what to install, on a user's machine; a failure under CI
+  (`CI=true`) and under launch/test.sh (which installs every extra the suite
+  uses and says so in SSL_JAX_TEST_EXTRAS), so a broken install can never
+  pass as a skip."""
+  if (os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
+      or os.environ.get('SSL_JAX_TEST_EXTRAS')):
+    pytest.fail(f'CI must run this test: {why}', pytrace=False)
+  pytest.skip(why, allow_module_level=module_level)

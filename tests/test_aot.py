@@ -1,7 +1,7 @@
 """ssl_jax.aot: the real step compiled for a TPU slice on this CPU machine.
 
 Needs the `tpu` extra (libtpu), which launch/test.sh installs; where libtpu
-cannot be installed these tests skip, saying so.
+cannot be installed these tests skip, saying so (under CI they fail).
 """
 
 import importlib.util
@@ -18,9 +18,9 @@ from ssl_jax import tpu_chips
 
 import conftest
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec('libtpu') is None,
-    reason='libtpu is not installed: ' + tpu_chips.INSTALL_HINT)
+if importlib.util.find_spec('libtpu') is None:
+  conftest.missing_extra('libtpu is not installed: ' + tpu_chips.INSTALL_HINT,
+                         module_level=True)
 
 SMOKE = os.path.join(conftest.REPO, 'configs', 'simclr_fashion_mnist.py')
 
@@ -31,13 +31,18 @@ def _config(**overrides):
   return config
 
 
+def _cli(out, *flags):
+  """`python -m ssl_jax.aot` on the smoke config for v5p:2x2x1."""
+  return subprocess.run(
+      [sys.executable, '-m', 'ssl_jax.aot', f'--config={SMOKE}:smoke',
+       '--topology=v5p:2x2x1', *flags, f'--out={out}'],
+      env=conftest.subprocess_env(), capture_output=True, text=True,
+      timeout=300, check=False)
+
+
 def test_cli_compiles_the_train_step_and_writes_its_report(tmp_path):
   out = tmp_path / 'report.json'
-  result = subprocess.run(
-      [sys.executable, '-m', 'ssl_jax.aot', f'--config={SMOKE}:smoke',
-       '--topology=v5p:2x2x1', '--config.parallel.mesh_fsdp=2',
-       f'--out={out}'], env=conftest.subprocess_env(), capture_output=True,
-      text=True, timeout=300, check=False)
+  result = _cli(out, '--config.parallel.mesh_fsdp=2')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'estimate' in result.stdout and 'MFU' in result.stdout
   r = json.loads(out.read_text())
@@ -130,11 +135,7 @@ def test_bad_slices_and_meshes_are_refused(topology, overrides, message):
 
 def test_cli_refusal_is_one_line_and_writes_nothing(tmp_path):
   out = tmp_path / 'report.json'
-  result = subprocess.run(
-      [sys.executable, '-m', 'ssl_jax.aot', f'--config={SMOKE}:smoke',
-       '--topology=v5p:2x2x1', '--config.parallel.mesh_data=3',
-       f'--out={out}'], env=conftest.subprocess_env(), capture_output=True,
-      text=True, timeout=120, check=False)
+  result = _cli(out, '--config.parallel.mesh_data=3')
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1].startswith(
       'FATAL: ConfigError: config.parallel.mesh_data x mesh_fsdp = 3 x 1 '

@@ -9,12 +9,12 @@ in-process on the smoke config, where the checks are the same.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import types
 
 import numpy as np
+import portpicker
 import pytest
 
 from ssl_jax import checkpoint
@@ -32,11 +32,6 @@ from ssl_jax import train
 from conftest import REPO, SMOKE_CONFIG, load_config, subprocess_env
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
 
 def _cases(tmp, data_dir):
   """(name, cli, argv, words the one FATAL line must hold)."""
@@ -51,7 +46,7 @@ def _cases(tmp, data_dir):
   w = os.path.join(tmp, 'w')  # Must never be created.
   main = lambda *a, wd=w: [smoke, f'--workdir={wd}',
                            f'--config.data.data_dir={data_dir}', *a]
-  port = _free_port()
+  port = portpicker.pick_unused_port()
   return [
       # Answered before TensorFlow and JAX are imported (listed first).
       ('map_umap', 'report', [f'--workdir={corrupt}', '--map=umap'],

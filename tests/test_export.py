@@ -38,7 +38,7 @@ from ssl_jax.data import augment
 from ssl_jax.data import fashion_mnist_offline
 from ssl_jax.evals import finetune
 
-from conftest import REPO, subprocess_env
+from conftest import REPO, missing_extra, subprocess_env
 
 TOLERANCE = 1e-4  # Of the largest feature, float32.
 
@@ -53,7 +53,8 @@ def _require(*names):
   try:
     return [importlib.import_module(n) for n in names]
   except ImportError as e:
-    pytest.skip(f'needs the export extra, pip install -e ".[export]": {e}')
+    missing_extra(
+        f'needs the export extra, pip install -e ".[export]": {e}')
 
 
 def _images(size, channels, n=3, seed=0):

@@ -98,7 +98,7 @@ def train(load, num: int, labels, views, *, channels: int, global_batch: int,
 
   def crop(step, position, tried, k, i, image):
     shape = tf.shape(image)
-    out = pipeline._crop_views(  # pylint: disable=protected-access
+    out = pipeline.crop_views(
         image[None], shape[0], shape[1],
         fold(base, _CROPS, step, position), views, (0, 1), 1)
     out = {name: v[0] for name, v in out.items()}

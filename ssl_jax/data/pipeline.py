@@ -52,7 +52,7 @@ def steps_per_epoch(num_examples: int, global_batch: int) -> int:
   return num_examples // global_batch
 
 
-def _crop_views(images, heights, widths, seed, views, rows, total):
+def crop_views(images, heights, widths, seed, views, rows, total):
   """Crops every view; boxes are drawn for `total` rows, `rows` kept."""
   out = {}
   for v, view in enumerate(views):
@@ -85,7 +85,7 @@ def in_memory_train(images: np.ndarray, labels: np.ndarray, views, *,
         tf.range(num), _fold(base, _PERMUTATION, epoch))
     start = within * global_batch
     index = order[start + rows[0]:start + rows[1]]
-    batch = _crop_views(tf.gather(images_t, index), height, width,
+    batch = crop_views(tf.gather(images_t, index), height, width,
                         _fold(base, _CROPS, step), views, rows,
                         global_batch)
     batch['label'] = tf.gather(labels_t, index)
@@ -119,7 +119,7 @@ def streamed_train(builder, split: str, views, *, global_batch: int,
   def make_example(position, example):
     image = image_feature.decode_example(example['image'])
     shape = tf.shape(image)
-    out = _crop_views(image[None], shape[0], shape[1],
+    out = crop_views(image[None], shape[0], shape[1],
                       _fold(base, position), views, (0, 1), 1)
     out = {k: v[0] for k, v in out.items()}
     out['label'] = tf.cast(example['label'], tf.int32)
