@@ -6,9 +6,12 @@ and the abstract devices of a slice that is not attached to this machine
 
 Figures: Google Cloud's TPU system-architecture pages (bf16 dense peak,
 HBM capacity and bandwidth per chip). v4 and v5p chips hold two
-TensorCores: jax runs them as one device ("megacore") on a real slice,
-while the abstract v4 topology lists each core as a device; per-device
-figures divide the chip's by the cores listed.
+TensorCores that jax runs as one device ("megacore") on a real slice.
+libtpu's abstract v4 topology lists each core as a device unless it is
+asked for the megacore chip configuration, and jax's mesh builder refuses
+a core per device, so those slices are built as megacore: one device per
+chip, as on the real slice. Per-device figures divide the chip's by the
+devices per chip (1 on every kind built here).
 """
 
 import dataclasses
@@ -34,6 +37,7 @@ class Chip:
   bf16_tflops: float
   hbm_gib: float
   hbm_gbps: float  # HBM bandwidth, GB/s.
+  megacore: bool = False  # Two TensorCores run as one device.
 
   @property
   def peak_flops(self) -> float:
@@ -49,9 +53,11 @@ class Chip:
 
 
 CHIPS = {
-    'v4': Chip('v4', bf16_tflops=275.0, hbm_gib=32.0, hbm_gbps=1200.0),
+    'v4': Chip('v4', bf16_tflops=275.0, hbm_gib=32.0, hbm_gbps=1200.0,
+               megacore=True),
     'v5e': Chip('v5e', bf16_tflops=197.0, hbm_gib=16.0, hbm_gbps=819.0),
-    'v5p': Chip('v5p', bf16_tflops=459.0, hbm_gib=95.0, hbm_gbps=2765.0),
+    'v5p': Chip('v5p', bf16_tflops=459.0, hbm_gib=95.0, hbm_gbps=2765.0,
+                megacore=True),
     'v6e': Chip('v6e', bf16_tflops=918.0, hbm_gib=32.0, hbm_gbps=1640.0),
 }
 
@@ -110,8 +116,10 @@ def get_slice(topology: str) -> Slice:
   os.environ.setdefault('ALLOW_MULTIPLE_LIBTPU_LOAD', '1')
   from jax.experimental import topologies  # pylint: disable=g-import-not-at-top
   try:
+    # v5e/v6e chips have one core and no megacore configuration to ask for.
+    extra = {'chip_config_name': 'megacore'} if chip.megacore else {}
     desc = topologies.get_topology_desc(topology_name=topology,
-                                        platform='tpu')
+                                        platform='tpu', **extra)
   except Exception as e:  # pylint: disable=broad-except
     first_line = str(e).strip().splitlines()[0] if str(e).strip() else ''
     raise TopologyError(
