@@ -2,7 +2,9 @@
 arXiv 2011.10566, facebookresearch/simsiam `main_simsiam.py`).
 
 ResNet-50, batch 512, SGD (momentum 0.9) at base lr 0.05 (x B/256 = 0.1),
-weight decay 1e-4 on every parameter, cosine to 0 with no warm-up, the
+weight decay 1e-4 on every parameter, cosine to 0 with no warm-up, stepped
+once per epoch as the official `adjust_learning_rate` (`optim.lr_per_epoch`:
+epoch e of 100 at 0.1 (1 + cos(pi e / 100)) / 2, the last at 2.5e-5), the
 predictor at the constant lr 0.1 (`--fix-pred-lr` of the README's command:
 `optim.fix_pred_lr`), 100 epochs (the official default; the paper also
 trains 200/400/800); projector 2048-2048-2048 ending in BN without affine,
@@ -44,6 +46,7 @@ def get_config(arg=None):
   config.optim.weight_decay = 1e-4
   config.optim.exclude_norm_and_bias = False  # SGD decays every array.
   config.optim.fix_pred_lr = True  # The predictor keeps lr 0.1 (no cosine).
+  config.optim.lr_per_epoch = True  # adjust_learning_rate once an epoch.
   config_presets.imagenet_run_settings(config)
 
   if arg.smoke:

@@ -43,6 +43,9 @@ def _optimizer(config, peak_lr: float) -> str:
            f'{_num(peak_lr * biases / o.lr)} peak'
            if biases is not None else '',
            'predictor at the peak lr' if o.get('fix_pred_lr') else '',
+           f'warm-up from {_num(o.start_lr_ratio)} x peak'
+           if o.get('start_lr_ratio') else '',
+           'lr set once per epoch' if o.get('lr_per_epoch') else '',
            f'global grad clip {o.grad_clip_norm}' if o.grad_clip_norm else '',
            f'per-tensor grad clip {o.grad_clip_per_tensor}'
            if o.get('grad_clip_per_tensor') else '']

@@ -103,6 +103,8 @@ def base_config() -> ml_collections.ConfigDict:
       lr=0.3,  # Base lr; scaled by batch_size / 256 when lr_scaling=linear.
       lr_scaling='linear',  # Or 'sqrt' (x sqrt(batch_size)), 'none'.
       end_lr_ratio=0.0,  # Cosine decays to lr * end_lr_ratio.
+      start_lr_ratio=0.0,  # Warm-up starts at lr * this (I-JEPA: 0.2).
+      lr_per_epoch=False,  # The lr changes once per epoch (SimSiam).
       weight_decay=1e-6,
       # Set to schedule weight decay along a half cosine (DINO: 0.04 -> 0.4).
       weight_decay_end=config_dict.placeholder(float),
@@ -422,6 +424,10 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check_choice(config, 'optim.fix_pred_lr', (True, False))
   _check_positive(config, 'optim.weight_decay', allow_zero=True)
   _check_positive(config, 'optim.end_lr_ratio', allow_zero=True)
+  if 'start_lr_ratio' in config.optim:
+    config_checks.fraction(config, 'optim.start_lr_ratio')
+  if 'lr_per_epoch' in config.optim:
+    _check_choice(config, 'optim.lr_per_epoch', (True, False))
   _check_positive(config, 'probe.lr')
 
   aug = config.aug

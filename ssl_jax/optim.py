@@ -38,16 +38,30 @@ def peak_lr(config, base: float | None = None) -> float:
 
 
 def lr_schedule(config, total_steps: int, warmup_steps: int,
-                base: float | None = None):
-  """Linear warm-up from 0, then half-cosine to peak * end_lr_ratio."""
+                base: float | None = None,
+                steps_per_epoch: int | None = None):
+  """Linear warm-up from peak * start_lr_ratio (0 by default; I-JEPA's
+  start_lr 2e-4 of 1e-3), then half-cosine to peak * end_lr_ratio.
+
+  With `optim.lr_per_epoch` the lr changes once per epoch, every update of
+  an epoch taking the per-step value at the epoch's first update (SimSiam's
+  `adjust_learning_rate`, called once an epoch: epoch e of E gets
+  peak (1 + cos(pi e / E)) / 2)."""
+  o = config.optim
   peak = peak_lr(config, base)
   if warmup_steps >= total_steps:
     raise config_lib.ConfigError(
         f'Warm-up ({warmup_steps} steps) must be shorter than training '
         f'({total_steps} steps).')
-  return optax.warmup_cosine_decay_schedule(
-      init_value=0.0, peak_value=peak, warmup_steps=warmup_steps,
-      decay_steps=total_steps, end_value=peak * config.optim.end_lr_ratio)
+  schedule = optax.warmup_cosine_decay_schedule(
+      init_value=peak * o.get('start_lr_ratio', 0.0), peak_value=peak,
+      warmup_steps=warmup_steps, decay_steps=total_steps,
+      end_value=peak * o.end_lr_ratio)
+  if not o.get('lr_per_epoch'):
+    return schedule
+  if not steps_per_epoch:
+    raise ValueError('optim.lr_per_epoch needs steps_per_epoch.')
+  return lambda step: schedule(step // steps_per_epoch * steps_per_epoch)
 
 
 def decay_mask(params):
@@ -61,17 +75,20 @@ def decays(config, ndim: int) -> bool:
   return ndim > 1 or not config.optim.exclude_norm_and_bias
 
 
-def group_schedules(config, total_steps: int, warmup_steps: int) -> dict:
+def group_schedules(config, total_steps: int, warmup_steps: int,
+                    steps_per_epoch: int | None = None) -> dict:
   """The lr schedule of each parameter group the config asks for: 'main'
   (every array in no other group) always; 'biases' (ndim <= 1) with
   optim.lr_biases; 'predictor' (constant at the peak lr, the official
   `fix_lr`) with optim.fix_pred_lr.
   """
   o = config.optim
-  groups = {'main': lr_schedule(config, total_steps, warmup_steps)}
+  groups = {'main': lr_schedule(config, total_steps, warmup_steps,
+                                steps_per_epoch=steps_per_epoch)}
   if o.get('lr_biases') is not None:
     groups['biases'] = lr_schedule(config, total_steps, warmup_steps,
-                                   base=o.lr_biases)
+                                   base=o.lr_biases,
+                                   steps_per_epoch=steps_per_epoch)
   if o.get('fix_pred_lr'):
     groups['predictor'] = optax.constant_schedule(peak_lr(config))
   return groups
@@ -170,10 +187,12 @@ def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
   return optax.stateless(clip)
 
 
-def make(config, total_steps: int, warmup_steps: int):
+def make(config, total_steps: int, warmup_steps: int,
+         steps_per_epoch: int | None = None):
   """Returns (optimizer over {'model', 'probe'} params, the lr schedule of
   the model's main group)."""
-  schedules = group_schedules(config, total_steps, warmup_steps)
+  schedules = group_schedules(config, total_steps, warmup_steps,
+                              steps_per_epoch)
   probe_schedule = optax.cosine_decay_schedule(config.probe.lr, total_steps)
   probe = optax.sgd(probe_schedule, momentum=config.probe.momentum)
   if len(schedules) == 1:  # One group: the layout of older checkpoints.

@@ -132,9 +132,9 @@ def test_moco_v3_resnet_and_vit():
 
 def test_simsiam():
   # main_simsiam.py: SGD lr 0.05 x 512/256, wd 1e-4 on every parameter, no
-  # warm-up, cosine; --fix-pred-lr: the predictor stays at 0.1. (The
-  # official cosine steps per epoch, ours per step: the last update's
-  # encoder lr is pinned in its per-step form.)
+  # warm-up, cosine set once per epoch by adjust_learning_rate (epoch e:
+  # 0.1 (1 + cos(pi e / 100)) / 2); --fix-pred-lr: the predictor stays at
+  # 0.1.
   _, r = _recipe('simsiam_imagenet.py')
   last = r.total_steps - 1
   assert r.total_steps == 100 * (IMAGES // 512) and r.warmup_steps == 0
@@ -144,9 +144,10 @@ def test_simsiam():
       assert (pred.lr, pred.weight_decay) == (pytest.approx(0.1), 1e-4)
       enc = _row(r, step, ndim=ndim)
       assert enc.weight_decay == 1e-4 and not enc.trust_ratio
-  assert _row(r, 0).lr == pytest.approx(0.1)
+  assert _row(r, 0).lr == _row(r, 1).lr == pytest.approx(0.1)
+  # The last epoch (99): 2.467e-5, where a per-step cosine would be ~1e-9.
   assert _row(r, last).lr == pytest.approx(
-      0.05 * 0.5 * (1 + math.cos(math.pi * last / r.total_steps)), abs=1e-7)
+      0.1 * 0.5 * (1 + math.cos(math.pi * 99 / 100)), rel=1e-4)
   assert _views(r) == [(224, (0.2, 1.0), 0.5, 0.0)] * 2
 
 

@@ -38,6 +38,29 @@ def test_linear_lr_scaling_and_warmup_cosine():
   np.testing.assert_allclose(optim.peak_lr(c), 0.3 * 512**0.5)
 
 
+def test_warmup_start_and_per_epoch_steps():
+  # I-JEPA's WarmupCosineSchedule starts at start_lr 2e-4 of lr 1e-3.
+  c = _config(lr=1e-3, lr_scaling='none', start_lr_ratio=0.2)
+  schedule = optim.lr_schedule(c, total_steps=100, warmup_steps=10)
+  np.testing.assert_allclose(schedule(0), 2e-4, rtol=1e-6)
+  np.testing.assert_allclose(schedule(5), 6e-4, rtol=1e-6)
+  np.testing.assert_allclose(schedule(10), 1e-3, rtol=1e-6)
+  # SimSiam's adjust_learning_rate: once per epoch, epoch e of E = 10 at
+  # peak (1 + cos(pi e / E)) / 2 for all its updates (here 10 per epoch).
+  c = _config(lr=0.05, lr_per_epoch=True)
+  schedule = optim.lr_schedule(c, total_steps=100, warmup_steps=0,
+                               steps_per_epoch=10)
+  for step, epoch in ((0, 0), (9, 0), (10, 1), (57, 5), (99, 9)):
+    np.testing.assert_allclose(
+        schedule(step), 0.1 * (1 + np.cos(np.pi * epoch / 10)) / 2,
+        rtol=1e-5, err_msg=f'step {step}')
+  with pytest.raises(ValueError, match='steps_per_epoch'):
+    optim.lr_schedule(c, total_steps=100, warmup_steps=0)
+  c = _config(start_lr_ratio=1.5)
+  with pytest.raises(config_lib.ConfigError, match='start_lr_ratio'):
+    config_lib.validate(c, num_devices=1)
+
+
 def test_weight_decay_and_trust_ratio_skip_biases_and_norms():
   params = {'model': {'kernel': jnp.ones((4, 4)), 'bias': jnp.ones((4,)),
                       'scale': jnp.ones((4,))},
@@ -174,7 +197,8 @@ def test_simsiam_fix_pred_lr_keeps_the_predictor_at_the_initial_lr():
   c = _recipe('simsiam_imagenet.py')
   assert c.optim.fix_pred_lr
   c.optim.update(momentum=0.0, weight_decay=0.0)  # The lr alone.
-  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  # 10 epochs of 10 updates (lr_per_epoch): update 90 opens epoch 9.
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0, steps_per_epoch=10)
   params = {'model': {'backbone': {'kernel': jnp.ones((2, 2))},
                       'predictor': {'kernel': jnp.ones((2, 2)),
                                     'bias': jnp.ones((2,))}},
