@@ -44,6 +44,9 @@ def get_config(arg=None):
       'vit', variant='small', patch_size=16, pool='cls', **dino.VIT_INIT)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (main_dino.py: RandomResizedCrop(...,
+  # interpolation=Image.BICUBIC), global and local).
+  config.aug.interpolation = 'bicubic_antialias'
   config_presets.imagenet_views(config, crop_scale=(0.4, 1.0))
   config.aug.local_crops = 8
   config.aug.local_crop_size = 96

@@ -46,6 +46,9 @@ def get_config(arg=None):
       **ijepa.VIT_INIT)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (src/transforms.py: RandomResizedCrop's default,
+  # PIL bilinear).
+  config.aug.interpolation = 'bilinear_antialias'
   config_presets.crop_only_views(config, 224, crop_scale=(0.3, 1.0), flip_p=0.0)
 
   config.batch_size = 2048

@@ -33,6 +33,9 @@ def get_config(arg=None):
                                                cifar_stem=False)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (main_simsiam.py: RandomResizedCrop's default, PIL
+  # bilinear).
+  config.aug.interpolation = 'bilinear_antialias'
   config_presets.imagenet_views(  # MoCo v2's, symmetric.
       config, crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1),
       blur_p=(0.5,), solarize_p=(0.0,))

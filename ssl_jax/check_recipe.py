@@ -56,7 +56,8 @@ def _optimizer(config, peak_lr: float) -> str:
 def _view(spec) -> str:
   return (f'{spec.crop_size} px, scale {spec.crop_scale}, flip {spec.flip_p}'
           f', jitter {spec.jitter} p {spec.jitter_p}, gray {spec.gray_p}, '
-          f'blur {spec.blur_p}, solarize {spec.solarize_p}')
+          f'blur {spec.blur_p}, solarize {spec.solarize_p}, resize '
+          f'{spec.interpolation}')
 
 
 def _views(views) -> list[str]:

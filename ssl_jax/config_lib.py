@@ -17,6 +17,7 @@ from ml_collections import config_dict
 from ssl_jax import config_checks
 from ssl_jax import errors
 from ssl_jax.data import source_config
+from ssl_jax.data import views as views_lib
 
 # Keys whose duration may be given in steps or epochs: `<key>_steps` and
 # `<key>_epochs` both exist in every config, at most one set (`total`: exactly
@@ -96,6 +97,9 @@ def base_config() -> ml_collections.ConfigDict:
       local_crop_scale=(0.05, 0.4),
       local_blur_p=0.5,
       local_solarize_p=0.0,
+      # How crops are resized, every view (docs/methods.md#crops): one of
+      # data/views.py INTERPOLATIONS; the ImageNet configs set the official.
+      interpolation='bilinear',
   ))
 
   c.optim = ml_collections.ConfigDict(dict(
@@ -445,6 +449,12 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
     _check(isinstance(aug.local_crop_size, int) and aug.local_crop_size > 0,
            'aug.local_crop_size', aug.local_crop_size,
            'must be a positive integer')
+  if 'interpolation' in aug:
+    _check(aug.interpolation in views_lib.INTERPOLATIONS, 'aug.interpolation',
+           aug.interpolation,
+           "must be 'bilinear' (no antialiasing), 'bilinear_antialias' "
+           "(PIL's BILINEAR, torchvision's default), 'bicubic' (TF's "
+           "tf.image.resize BICUBIC) or 'bicubic_antialias' (PIL's BICUBIC)")
   config_checks.numbers(config, 'aug.jitter', 4)
   config_checks.numbers(config, 'data.mean')
   config_checks.numbers(config, 'data.std')

@@ -18,6 +18,7 @@ import pytest
 from ssl_jax import check_recipe
 from ssl_jax import config_lib
 from ssl_jax import recipe
+from ssl_jax.data import views
 
 import conftest
 from conftest import REPO
@@ -239,11 +240,28 @@ def test_data2vec():
       [0.9998, 0.9998 + 0.00019 / 100_000, 0.99999], rel=1e-7)
 
 
+@pytest.mark.parametrize('name, interpolation', [
+    # torchvision's RandomResizedCrop on PIL images (antialiased): its
+    # default BILINEAR, or BICUBIC (interpolation=3); SimCLR's and BYOL's
+    # tf.image.resize BICUBIC (no antialias). DINO's local crops too.
+    ('barlow_twins', 'bicubic_antialias'), ('byol', 'bicubic'),
+    ('data2vec', 'bicubic_antialias'), ('dino', 'bicubic_antialias'),
+    ('ijepa', 'bilinear_antialias'), ('mae', 'bicubic_antialias'),
+    ('moco_v3', 'bilinear_antialias'), ('simclr', 'bicubic'),
+    ('simsiam', 'bilinear_antialias'), ('vicreg', 'bicubic_antialias')])
+def test_crop_resize_is_the_official(name, interpolation):
+  config = config_lib.load_file(os.path.join(REPO, 'configs',
+                                             f'{name}_imagenet.py'))
+  specs = views.views_from_config(config.aug, num_views=2)
+  assert {v.interpolation for v in specs} == {interpolation}
+
+
 def test_format_is_one_screen():
   config, r = _recipe('barlow_twins_imagenet.py')
   text = check_recipe.format_recipe(config, r)
   assert len(text.splitlines()) <= 25
   assert '0.0048 base, 0.0384 peak' in text
+  assert 'resize bicubic_antialias' in text
   assert '   624999  biases     <=1' in text
 
 
