@@ -210,12 +210,16 @@ def test_mae():
 
 
 def test_ijepa():
-  # in1k_vith14_ep300.yaml + schedulers.py: at the last of K updates the
-  # cosine lr reaches final_lr 1e-6 and wd 0.4; momentum 0.996 + 0.004 k/K.
-  # (The warm-up from 2e-4 is a listed deviation: ours starts at 0.)
+  # in1k_vith14_ep300.yaml + schedulers.py: warm-up from start_lr 2e-4 to
+  # 1e-3 over 40 epochs (WarmupCosineSchedule steps before each update, so
+  # its first update is one warm-up step further: a listed deviation); at
+  # the last of K updates the cosine lr reaches final_lr 1e-6 and wd 0.4;
+  # momentum 0.996 + 0.004 k/K.
   _, r = _recipe('ijepa_imagenet.py')
-  last = r.total_steps - 1
-  assert r.total_steps == 300 * (IMAGES // 2048)
+  last, warmup = r.total_steps - 1, 40 * (IMAGES // 2048)
+  assert r.total_steps == 300 * (IMAGES // 2048) and r.warmup_steps == warmup
+  assert _row(r, 0).lr == pytest.approx(2e-4, rel=1e-6)
+  assert _row(r, 1).lr == pytest.approx(2e-4 + 8e-4 / warmup, rel=1e-6)
   assert _row(r, last).lr == pytest.approx(1e-6, rel=1e-6)
   assert _row(r, last).weight_decay == pytest.approx(0.4, rel=1e-6)
   assert _row(r, last, ndim='<=1').weight_decay == 0.0

@@ -72,14 +72,17 @@ class Mlp(nn.Module):
     return dense(x.shape[-1])(gelu(dense(self.hidden)(x)))
 
 
-def attention(q, k, v):
+def attention(q, k, v, key_mask=None):
   """softmax(q k^T / sqrt(d)) v for [N, T, heads, d] inputs, the softmax in
   float32. Written as two einsums rather than jax.nn.dot_product_attention:
   XLA TPU estimated a ViT-B/16 forward + backward 12% faster this way (64
-  images per v5p chip, docs/tpu.md)."""
+  images per v5p chip, docs/tpu.md). `key_mask` [N, T] bool: keys where it
+  is False get weight 0 (padding tokens; I-JEPA's static-length masks)."""
   scale = np.asarray(q.shape[-1] ** -0.5, q.dtype)
-  logits = jnp.einsum('nqhd,nkhd->nhqk', q * scale, k)
-  weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  logits = jnp.einsum('nqhd,nkhd->nhqk', q * scale, k).astype(jnp.float32)
+  if key_mask is not None:
+    logits = jnp.where(key_mask[:, None, None, :], logits, -1e9)
+  weights = jax.nn.softmax(logits, axis=-1)
   return jnp.einsum('nhqk,nkhd->nqhd', weights.astype(v.dtype), v)
 
 
@@ -89,13 +92,13 @@ class Attention(nn.Module):
   qkv_init: str = 'fused'
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, key_mask=None):
     n, length, dim = x.shape
     qkv = nn.Dense(3 * dim, dtype=self.dtype, name='qkv',
                    kernel_init=vit_init.qkv_kernel_init(self.qkv_init))(x)
     q, k, v = jnp.split(qkv.reshape(n, length, 3, self.heads,
                                     dim // self.heads), 3, axis=2)
-    out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])
+    out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], key_mask)
     return nn.Dense(dim, dtype=self.dtype, name='proj',
                     kernel_init=nn.initializers.xavier_uniform())(
                         out.reshape(n, length, dim))
@@ -111,18 +114,24 @@ class Block(nn.Module):
   qkv_init: str = 'fused'
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, key_mask=None):
     norm = lambda: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype)
-    x = x + Attention(self.heads, self.dtype, self.qkv_init)(norm()(x))
+    x = x + Attention(self.heads, self.dtype, self.qkv_init)(norm()(x),
+                                                             key_mask)
     ffn = Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype)(norm()(x))
     return (x + ffn, ffn) if self.return_ffn else x + ffn
 
 
-def pool_tokens(tokens, pool: str, num_prefix: int):
+def pool_tokens(tokens, pool: str, num_prefix: int, token_mask=None):
   """ViT pooling of encoder tokens [N, T, D]: the CLS token (position 0) or
-  the mean of the patch tokens (after the `num_prefix` CLS/register ones)."""
+  the mean of the patch tokens (after the `num_prefix` CLS/register ones;
+  with `token_mask` [N, T - num_prefix], of the valid ones)."""
   if pool == 'cls':
     return tokens[:, 0]
+  if pool == 'mean' and token_mask is not None:
+    weights = token_mask.astype(tokens.dtype)[..., None]
+    return (jnp.sum(tokens[:, num_prefix:] * weights, axis=1)
+            / jnp.maximum(jnp.sum(weights, axis=1), 1))
   if pool == 'mean':
     return jnp.mean(tokens[:, num_prefix:], axis=1)
   raise ValueError(f"ViT pool {pool!r} not 'cls'|'mean'.")
@@ -172,14 +181,14 @@ class ViT(nn.Module):
   def num_blocks(self) -> int:
     return self._size()[1]
 
-  def pool_tokens(self, tokens):
+  def pool_tokens(self, tokens, token_mask=None):
     """The pooled features of `return_tokens` output, as __call__ pools."""
-    return pool_tokens(tokens, self.pool, self.num_prefix_tokens)
+    return pool_tokens(tokens, self.pool, self.num_prefix_tokens, token_mask)
 
   @nn.compact
   def __call__(self, x, train: bool = True, keep=None,
                return_tokens: bool = False, return_ffn: bool = False,
-               final_norm: bool = True, groups: int = 1):
+               final_norm: bool = True, groups: int = 1, token_mask=None):
     """Encodes images [N, H, W, C].
 
     Args:
@@ -193,6 +202,9 @@ class ViT(nn.Module):
       return_ffn: return (tokens, FFN outputs [depth, N, T, D]) (implies
         return_tokens).
       final_norm: apply the last LayerNorm.
+      token_mask: optional bool [N, K] with a 2-D `keep`: False marks
+        padding tokens, which no token attends to and pooling skips (their
+        own outputs are meaningless).
       groups: unused (a ResNet's per-view BatchNorm groups; a ViT has no
         batch statistics).
 
@@ -240,11 +252,15 @@ class ViT(nn.Module):
       prefix = jnp.concatenate(prefix, axis=1).astype(x.dtype)
       x = jnp.concatenate([jnp.broadcast_to(prefix, (n,) + prefix.shape[1:]),
                            x], axis=1)
+    key_mask = None
+    if token_mask is not None:
+      key_mask = jnp.concatenate(
+          [jnp.ones((n, num_prefix), bool), token_mask.astype(bool)], axis=1)
     block = nn.remat(Block) if self.remat else Block
     ffn_outputs = []
     for i in range(depth):
       x = block(heads, self.mlp_ratio, self.dtype, return_ffn=return_ffn,
-                qkv_init=self.qkv_init, name=f'block{i}')(x)
+                qkv_init=self.qkv_init, name=f'block{i}')(x, key_mask)
       if return_ffn:
         x, ffn = x
         ffn_outputs.append(ffn)
@@ -254,7 +270,8 @@ class ViT(nn.Module):
       return x.astype(jnp.float32), jnp.stack(ffn_outputs)
     if return_tokens:
       return x.astype(jnp.float32)
-    return pool_tokens(x, self.pool, num_prefix).astype(jnp.float32)
+    return pool_tokens(x, self.pool, num_prefix, token_mask).astype(
+        jnp.float32)
 
 
 Backbone = ViT
