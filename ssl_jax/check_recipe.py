@@ -78,7 +78,10 @@ def format_recipe(config, r) -> str:
   size = {'resnet': f' (depth {b.get("depth")}, width {b.get("width")})',
           'vit': f' ({b.get("variant") or "dim " + str(b.get("dim"))}, '
                  f'patch {b.get("patch_size")}, patch_init '
-                 f'{b.get("patch_init")})'}.get(b.name, '')
+                 f'{b.get("patch_init")}, positions {b.get("pos_embed")}'
+                 + (f' {b.pos_grid}x{b.pos_grid}' if b.get('pos_grid') else '')
+                 + (f', drop_path {b.drop_path}' if b.get('drop_path') else '')
+                 + ')'}.get(b.name, '')
   epochs = (f' ({r.steps_per_epoch} per epoch: {r.train_examples:,} images '
             f'// batch {config.batch_size})' if r.train_examples else '')
   lines = [f'method {config.method.name}, backbone {b.name}{size}, '

@@ -214,7 +214,11 @@ def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
                    # The official initialisation of each method
                    # (models/vit_init.py); MAE's by default.
                    patch_init='xavier_flat', qkv_init='fused',
-                   cls_init_std=0.02)
+                   cls_init_std=0.02,
+                   # 'interpolated' positions: the table's grid (DINO).
+                   pos_grid=config_dict.placeholder(int),
+                   # Stochastic depth of the last block (DINO: 0.1).
+                   drop_path=0.0)
   else:
     raise ConfigError(f'No default options for backbone {name!r}.')
   options.update(overrides)

@@ -157,8 +157,12 @@ def test_dino():
   # epochs (linspace(0, peak, W): step 1 is peak / (W - 1), ours peak / W),
   # cosine to 1e-6; wd cosine 0.04 -> 0.4 (not on biases / norms); teacher
   # 0.996 -> 1; teacher temperature 0.04 -> 0.07 over 30 epochs; the last
-  # layer frozen in epoch 0.
-  _, r = _recipe('dino_imagenet.py')
+  # layer frozen in epoch 0. vision_transformer.py: a learned position
+  # table at 224 / 16 = 14 patches a side (with a CLS row), interpolated
+  # for the 96 px crops; the student's --drop_path_rate 0.1.
+  config, r = _recipe('dino_imagenet.py')
+  b = config.backbone
+  assert (b.pos_embed, b.pos_grid, b.drop_path) == ('interpolated', 14, 0.1)
   per_epoch, last = IMAGES // 1024, r.total_steps - 1
   warmup = 10 * per_epoch
   assert _row(r, 1).lr == pytest.approx(0.002 / (warmup - 1), abs=2e-9)

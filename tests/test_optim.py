@@ -223,3 +223,32 @@ def test_fix_pred_lr_needs_a_predictor():
   tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
   with pytest.raises(config_lib.ConfigError, match='fix_pred_lr'):
     tx.init({'model': {'backbone': {'w': jnp.ones(2)}}, 'probe': {}})
+
+
+def test_frozen_start_skips_updates_and_adam_moments():
+  # DINO's cancel_gradients_last_layer sets the last layer's grad to None
+  # for the first epoch: torch's AdamW then skips the tensor (no update, no
+  # decay, moments and step count untouched). Here 3 frozen updates with
+  # gradient 10, then gradient 1 at update 3: with untouched moments, Adam's
+  # first step is m^/(sqrt(v^) + eps) = 1, so the update is
+  # -lr_3 (1 + wd w) with w = 1 (never moved) and lr_3 the schedule's value
+  # at the global update 3 (warm-up 2 of 10, cosine after).
+  c = _config(name='adamw', lr=0.1, lr_scaling='none', weight_decay=0.5)
+  frozen = lambda path: path[0].key == 'head'
+  tx, schedule = optim.make(c, total_steps=10, warmup_steps=2,
+                            frozen_start=(frozen, 3))
+  params = {'model': {'head': {'kernel': jnp.ones((2, 2))},
+                      'backbone': {'kernel': jnp.ones((2, 2))}},
+            'probe': {}}
+  grads = lambda g: jax.tree.map(lambda p: jnp.full_like(p, g), params)
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for _ in range(3):
+    updates, state = update(grads(10.0), state, params)
+    np.testing.assert_array_equal(updates['model']['head']['kernel'], 0)
+  updates, _ = update(grads(1.0), state, params)
+  np.testing.assert_allclose(updates['model']['head']['kernel'],
+                             -schedule(3) * (1 + 0.5), rtol=1e-5)
+  # The backbone's moments saw the 10s: its step is not Adam's first.
+  assert not np.allclose(updates['model']['backbone']['kernel'],
+                         -schedule(3) * (1 + 0.5), rtol=1e-2)
