@@ -3,11 +3,12 @@
   python -m ssl_jax.check_recipe --config configs/barlow_twins_imagenet.py \
       [--config.batch_size=1024 ...] [--train_examples=N]
 
-Prints, for the first, second and last update (state steps 0, 1 and K - 1),
-each parameter group's effective learning rate, weight decay and whether
-LARS's trust ratio scales it, the arrays whose update the method freezes,
-the EMA momentum (and DINO's teacher temperature), and the views: what a
-paper's recipe table states (recipe.py computes it;
+Prints the backbone (a ViT's positions and stochastic depth) and the
+optimizer, then, for the first, second and last update (state steps 0, 1
+and K - 1), each parameter group's effective learning rate, weight decay
+and whether LARS's trust ratio scales it, the arrays whose update the
+method freezes, the EMA momentum (and DINO's teacher temperature), and the
+views with their crop resize: what a paper's recipe table states (recipe.py computes it;
 docs/methods.md#reproduction-check, and each method's section for its
 official values). Flags and config overrides are parsed as `ssl_jax.main`
 parses them; bad input ends with one `FATAL:` line.
