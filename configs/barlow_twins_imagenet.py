@@ -13,8 +13,8 @@ epochs, 10 warm-up epochs, cosine to 0.001 x peak (both groups). Views
 Reported: linear 73.2 (paper).
 
 The gradient is the true one; `--config.method.world_size_scale=W` gives
-the official code's 1/W of it on W GPUs (methods/barlow_twins.py). Not
-reproduced: bicubic crop resizing (ours: bilinear).
+the official code's 1/W of it on W GPUs (methods/barlow_twins.py). Crops
+are resized as the official PIL BICUBIC (aug.interpolation).
 Streams the tfds `imagenet2012` dataset from config.data.data_dir.
 
   python -m ssl_jax.main --config configs/barlow_twins_imagenet.py \
@@ -38,6 +38,9 @@ def get_config(arg=None):
                                                cifar_stem=False)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (main.py: RandomResizedCrop(224,
+  # interpolation=Image.BICUBIC) on PIL images).
+  config.aug.interpolation = 'bicubic_antialias'
   config_presets.imagenet_views(config)
 
   config.batch_size = 2048

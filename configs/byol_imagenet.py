@@ -53,6 +53,9 @@ def get_config(arg=None):
                                                cifar_stem=False)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (dataset.py: tf.image.resize(..., BICUBIC), no
+  # antialias).
+  config.aug.interpolation = 'bicubic'
   config_presets.imagenet_views(config)
 
   config.batch_size = 4096

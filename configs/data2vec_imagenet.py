@@ -45,6 +45,9 @@ def get_config(arg=None):
       **data2vec.VIT_INIT)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (mae_image_dataset.py: RandomResizedCrop(...,
+  # interpolation=3), PIL).
+  config.aug.interpolation = 'bicubic_antialias'
   config_presets.crop_only_views(config, 224, crop_scale=(0.2, 1.0))
 
   config.batch_size = 256

@@ -16,10 +16,12 @@ bfloat16 compute (the official run uses fp16 autocast). Streams the tfds
 
 Gradients are clipped per tensor at 3.0 (the official clip_gradients). The
 patch embedding starts at torch's Conv2d default, U(+-1/sqrt(3 p^2)) for
-kernel and bias, as the official ViT leaves it (dino.VIT_INIT).
-Not reproduced: no stochastic depth (drop_path 0.1) in the student; the
-sin-cos position embedding is computed per crop size instead of
-interpolating a learned one.
+kernel and bias, as the official ViT leaves it (dino.VIT_INIT). As the
+official ViT: a learned position table for the CLS token and the 14 x 14
+patches (N(0, 0.02)), resized bicubically for the 6 x 6 local crops
+(pos_embed='interpolated', pos_grid=14); stochastic depth up to 0.1 in the
+student (drop_path, linear over the blocks); the last layer's optimizer
+skips epoch 0 (moments included). Crops are resized as PIL BICUBIC.
 
   python -m ssl_jax.main --config configs/dino_imagenet.py --workdir W \
       --config.data.data_dir=gs://bucket/tensorflow_datasets
@@ -41,9 +43,13 @@ def get_config(arg=None):
       warmup_teacher_temp_epochs=30, center_momentum=0.9, ema_base=0.996,
       freeze_last_layer_epochs=1.0)
   config.backbone = config_lib.backbone_config(
-      'vit', variant='small', patch_size=16, pool='cls', **dino.VIT_INIT)
+      'vit', variant='small', patch_size=16, pool='cls', **dino.VIT_INIT,
+      **dino.vit_positions_and_depth(224, 16))
 
   config_presets.imagenet_data(config)
+  # The official crop resize (main_dino.py: RandomResizedCrop(...,
+  # interpolation=Image.BICUBIC), global and local).
+  config.aug.interpolation = 'bicubic_antialias'
   config_presets.imagenet_views(config, crop_scale=(0.4, 1.0))
   config.aug.local_crops = 8
   config.aug.local_crop_size = 96
@@ -68,8 +74,8 @@ def get_config(arg=None):
   if arg.smoke:
     config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
-        'vit', dim=16, depth=1, heads=2, patch_size=16, pool='cls',
-        **dino.VIT_INIT)
+        'vit', dim=16, depth=2, heads=2, patch_size=16, pool='cls',
+        **dino.VIT_INIT, **dino.vit_positions_and_depth(64, 16))
     config.method.update(out_dim=64, head_hidden=32, head_bottleneck=16)
     config.aug.local_crops = 2
     config.aug.local_crop_size = 32

@@ -14,9 +14,11 @@ for the 3 epochs, as DINO's default (context encoder on 11 patches, target
 encoder on all 49, predictor on 11 + 6 tokens x 4 blocks). Predictor
 narrowed to 96 wide, 2 blocks, 3 heads.
 
-Masks at 7x7 (data/masking.py): 4 target blocks of 6..12 patches (6 kept:
-the smallest), context = the 6x6 block (one position) minus the targets,
-11 tokens (= the official batch minimum, min_keep 10 + 1: never filled).
+Masks at 7x7 (data/multiblock.py): 4 target blocks of 6..12 patches (all
+kept, padded to 12), context = the 6x6 block (one position) minus the
+targets, the shortest clean context of each group of 128 examples (the
+official rule), padded to and capped at 11 tokens (min_keep 10 + 1: the
+usual minimum over 128 images; a cap keeps the CPU demo cheap).
 Recipe (docs/methods.md#i-jepa): views = random resized crop (0.3, 1), no
 flip, no colour; AdamW (0.9, 0.999), weight decay 0.04 -> 0.4 (cosine), lr
 1e-3 (not scaled by batch) warmed up then cosine to 1e-6; target EMA 0.996
@@ -59,8 +61,8 @@ def get_config(arg=None):
   if arg.smoke:
     config_lib.shrink_for_smoke(config)
     # 4x4 grid of 7 px patches: the context block is 3x3, so min_keep 2
-    # and 3 context tokens (never filled).
+    # and at most 3 context tokens, the shortest of each 4 examples.
     config.backbone.update(dim=16, depth=1, heads=2, patch_size=7)
     config.method.update(pred_dim=16, pred_depth=1, pred_heads=2,
-                         num_context_tokens=3, min_keep=2)
+                         num_context_tokens=3, min_keep=2, context_group=4)
   return config

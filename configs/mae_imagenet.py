@@ -9,7 +9,7 @@ wide, 8 blocks, 16 heads; loss on normalised pixels of the removed patches.
 AdamW beta (0.9, 0.95), lr 1.5e-4 x B/256 = 2.4e-3, weight decay 0.05 (not
 on biases / norms), 40 warm-up epochs, half-cosine to 0, per iteration.
 Views: one random resized crop 224 (0.2, 1) + flip, no colour augmentation
-(main_pretrain.py; bicubic resize there, this pipeline's own resize here).
+(main_pretrain.py), resized as its PIL bicubic (aug.interpolation).
 Patch embedding xavier-uniform on its flattened [D, C p^2] kernel
 (models_mae.py; mae.VIT_INIT).
 bfloat16 compute (the official run uses fp16 autocast). Streams the tfds
@@ -38,6 +38,9 @@ def get_config(arg=None):
       'vit', variant=arg.variant, patch_size=16, pool='cls', **mae.VIT_INIT)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (main_pretrain.py: RandomResizedCrop(...,
+  # interpolation=3), PIL).
+  config.aug.interpolation = 'bicubic_antialias'
   config_presets.crop_only_views(config, 224, crop_scale=(0.2, 1.0))
 
   config.batch_size = 4096

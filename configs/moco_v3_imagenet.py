@@ -47,6 +47,9 @@ def get_config(arg=None):
   config.method.pred_hidden = (4096,)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (main_moco.py: RandomResizedCrop's default, PIL
+  # bilinear).
+  config.aug.interpolation = 'bilinear_antialias'
   # BYOL's views; the crop scale is set per backbone below.
   config_presets.imagenet_views(config)
 

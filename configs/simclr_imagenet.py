@@ -51,6 +51,9 @@ def get_config(arg=None):
                                                cifar_stem=False)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (data_util.py crop_and_resize: tf.image.resize
+  # BICUBIC, no antialias).
+  config.aug.interpolation = 'bicubic'
   config_presets.imagenet_views(
       config, jitter=(0.8, 0.8, 0.8, 0.2),  # Strength 1.0.
       blur_p=(0.5,), solarize_p=(0.0,))

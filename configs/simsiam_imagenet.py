@@ -2,7 +2,9 @@
 arXiv 2011.10566, facebookresearch/simsiam `main_simsiam.py`).
 
 ResNet-50, batch 512, SGD (momentum 0.9) at base lr 0.05 (x B/256 = 0.1),
-weight decay 1e-4 on every parameter, cosine to 0 with no warm-up, the
+weight decay 1e-4 on every parameter, cosine to 0 with no warm-up, stepped
+once per epoch as the official `adjust_learning_rate` (`optim.lr_per_epoch`:
+epoch e of 100 at 0.1 (1 + cos(pi e / 100)) / 2, the last at 2.5e-5), the
 predictor at the constant lr 0.1 (`--fix-pred-lr` of the README's command:
 `optim.fix_pred_lr`), 100 epochs (the official default; the paper also
 trains 200/400/800); projector 2048-2048-2048 ending in BN without affine,
@@ -31,6 +33,9 @@ def get_config(arg=None):
                                                cifar_stem=False)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (main_simsiam.py: RandomResizedCrop's default, PIL
+  # bilinear).
+  config.aug.interpolation = 'bilinear_antialias'
   config_presets.imagenet_views(  # MoCo v2's, symmetric.
       config, crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1),
       blur_p=(0.5,), solarize_p=(0.0,))
@@ -44,6 +49,7 @@ def get_config(arg=None):
   config.optim.weight_decay = 1e-4
   config.optim.exclude_norm_and_bias = False  # SGD decays every array.
   config.optim.fix_pred_lr = True  # The predictor keeps lr 0.1 (no cosine).
+  config.optim.lr_per_epoch = True  # adjust_learning_rate once an epoch.
   config_presets.imagenet_run_settings(config)
 
   if arg.smoke:

@@ -8,7 +8,8 @@ Barlow Twins'): 224 px crops (0.08-1), flip 0.5, jitter (0.4, 0.4, 0.2, 0.1)
 p 0.8, grayscale 0.2, blur 1.0 / 0.1, solarize 0 / 0.2. Reported: linear
 73.2 (README).
 
-Not reproduced: bicubic crop resizing (ours: bilinear). The official LARS
+Crops are resized as the official PIL BICUBIC (aug.interpolation). The
+official LARS
 already excludes biases and BN from wd and adaptation, as ours does.
 Streams the tfds `imagenet2012` dataset from config.data.data_dir.
 
@@ -34,6 +35,9 @@ def get_config(arg=None):
                                                cifar_stem=False)
 
   config_presets.imagenet_data(config)
+  # The official crop resize (augmentations.py: RandomResizedCrop(...,
+  # InterpolationMode.BICUBIC), PIL).
+  config.aug.interpolation = 'bicubic_antialias'
   config_presets.imagenet_views(config)
 
   config.batch_size = 2048

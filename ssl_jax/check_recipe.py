@@ -3,11 +3,12 @@
   python -m ssl_jax.check_recipe --config configs/barlow_twins_imagenet.py \
       [--config.batch_size=1024 ...] [--train_examples=N]
 
-Prints, for the first, second and last update (state steps 0, 1 and K - 1),
-each parameter group's effective learning rate, weight decay and whether
-LARS's trust ratio scales it, the arrays whose update the method freezes,
-the EMA momentum (and DINO's teacher temperature), and the views: what a
-paper's recipe table states (recipe.py computes it;
+Prints the backbone (a ViT's positions and stochastic depth) and the
+optimizer, then, for the first, second and last update (state steps 0, 1
+and K - 1), each parameter group's effective learning rate, weight decay
+and whether LARS's trust ratio scales it, the arrays whose update the
+method freezes, the EMA momentum (and DINO's teacher temperature), and the
+views with their crop resize: what a paper's recipe table states (recipe.py computes it;
 docs/methods.md#reproduction-check, and each method's section for its
 official values). Flags and config overrides are parsed as `ssl_jax.main`
 parses them; bad input ends with one `FATAL:` line.
@@ -43,6 +44,9 @@ def _optimizer(config, peak_lr: float) -> str:
            f'{_num(peak_lr * biases / o.lr)} peak'
            if biases is not None else '',
            'predictor at the peak lr' if o.get('fix_pred_lr') else '',
+           f'warm-up from {_num(o.start_lr_ratio)} x peak'
+           if o.get('start_lr_ratio') else '',
+           'lr set once per epoch' if o.get('lr_per_epoch') else '',
            f'global grad clip {o.grad_clip_norm}' if o.grad_clip_norm else '',
            f'per-tensor grad clip {o.grad_clip_per_tensor}'
            if o.get('grad_clip_per_tensor') else '']
@@ -53,7 +57,8 @@ def _optimizer(config, peak_lr: float) -> str:
 def _view(spec) -> str:
   return (f'{spec.crop_size} px, scale {spec.crop_scale}, flip {spec.flip_p}'
           f', jitter {spec.jitter} p {spec.jitter_p}, gray {spec.gray_p}, '
-          f'blur {spec.blur_p}, solarize {spec.solarize_p}')
+          f'blur {spec.blur_p}, solarize {spec.solarize_p}, resize '
+          f'{spec.interpolation}')
 
 
 def _views(views) -> list[str]:
@@ -74,7 +79,10 @@ def format_recipe(config, r) -> str:
   size = {'resnet': f' (depth {b.get("depth")}, width {b.get("width")})',
           'vit': f' ({b.get("variant") or "dim " + str(b.get("dim"))}, '
                  f'patch {b.get("patch_size")}, patch_init '
-                 f'{b.get("patch_init")})'}.get(b.name, '')
+                 f'{b.get("patch_init")}, positions {b.get("pos_embed")}'
+                 + (f' {b.pos_grid}x{b.pos_grid}' if b.get('pos_grid') else '')
+                 + (f', drop_path {b.drop_path}' if b.get('drop_path') else '')
+                 + ')'}.get(b.name, '')
   epochs = (f' ({r.steps_per_epoch} per epoch: {r.train_examples:,} images '
             f'// batch {config.batch_size})' if r.train_examples else '')
   lines = [f'method {config.method.name}, backbone {b.name}{size}, '

@@ -143,7 +143,11 @@ def validate_backbone(config) -> None:
   positive(config, 'backbone.patch_size', integer=True)
   positive(config, 'backbone.mlp_ratio')
   non_negative(config, 'backbone.num_registers', integer=True)
-  choice(config, 'backbone.pos_embed', ('sincos', 'learned'))
+  choice(config, 'backbone.pos_embed', ('sincos', 'learned', 'interpolated'))
+  if b.pos_embed == 'interpolated':
+    positive(config, 'backbone.pos_grid', integer=True)
+  if 'drop_path' in b:
+    fraction(config, 'backbone.drop_path', open_high=True)
   choice(config, 'backbone.pool', ('cls', 'mean'))
   # Initialisation (models/vit_init.py), set per method by the configs.
   if 'patch_init' in b:

@@ -17,6 +17,7 @@ from ml_collections import config_dict
 from ssl_jax import config_checks
 from ssl_jax import errors
 from ssl_jax.data import source_config
+from ssl_jax.data import views as views_lib
 
 # Keys whose duration may be given in steps or epochs: `<key>_steps` and
 # `<key>_epochs` both exist in every config, at most one set (`total`: exactly
@@ -96,6 +97,9 @@ def base_config() -> ml_collections.ConfigDict:
       local_crop_scale=(0.05, 0.4),
       local_blur_p=0.5,
       local_solarize_p=0.0,
+      # How crops are resized, every view (docs/methods.md#crops): one of
+      # data/views.py INTERPOLATIONS; the ImageNet configs set the official.
+      interpolation='bilinear',
   ))
 
   c.optim = ml_collections.ConfigDict(dict(
@@ -103,6 +107,8 @@ def base_config() -> ml_collections.ConfigDict:
       lr=0.3,  # Base lr; scaled by batch_size / 256 when lr_scaling=linear.
       lr_scaling='linear',  # Or 'sqrt' (x sqrt(batch_size)), 'none'.
       end_lr_ratio=0.0,  # Cosine decays to lr * end_lr_ratio.
+      start_lr_ratio=0.0,  # Warm-up starts at lr * this (I-JEPA: 0.2).
+      lr_per_epoch=False,  # The lr changes once per epoch (SimSiam).
       weight_decay=1e-6,
       # Set to schedule weight decay along a half cosine (DINO: 0.04 -> 0.4).
       weight_decay_end=config_dict.placeholder(float),
@@ -208,7 +214,11 @@ def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
                    # The official initialisation of each method
                    # (models/vit_init.py); MAE's by default.
                    patch_init='xavier_flat', qkv_init='fused',
-                   cls_init_std=0.02)
+                   cls_init_std=0.02,
+                   # 'interpolated' positions: the table's grid (DINO).
+                   pos_grid=config_dict.placeholder(int),
+                   # Stochastic depth of the last block (DINO: 0.1).
+                   drop_path=0.0)
   else:
     raise ConfigError(f'No default options for backbone {name!r}.')
   options.update(overrides)
@@ -422,6 +432,10 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check_choice(config, 'optim.fix_pred_lr', (True, False))
   _check_positive(config, 'optim.weight_decay', allow_zero=True)
   _check_positive(config, 'optim.end_lr_ratio', allow_zero=True)
+  if 'start_lr_ratio' in config.optim:
+    config_checks.fraction(config, 'optim.start_lr_ratio')
+  if 'lr_per_epoch' in config.optim:
+    _check_choice(config, 'optim.lr_per_epoch', (True, False))
   _check_positive(config, 'probe.lr')
 
   aug = config.aug
@@ -439,6 +453,12 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
     _check(isinstance(aug.local_crop_size, int) and aug.local_crop_size > 0,
            'aug.local_crop_size', aug.local_crop_size,
            'must be a positive integer')
+  if 'interpolation' in aug:
+    _check(aug.interpolation in views_lib.INTERPOLATIONS, 'aug.interpolation',
+           aug.interpolation,
+           "must be 'bilinear' (no antialiasing), 'bilinear_antialias' "
+           "(PIL's BILINEAR, torchvision's default), 'bicubic' (TF's "
+           "tf.image.resize BICUBIC) or 'bicubic_antialias' (PIL's BICUBIC)")
   config_checks.numbers(config, 'aug.jitter', 4)
   config_checks.numbers(config, 'data.mean')
   config_checks.numbers(config, 'data.std')

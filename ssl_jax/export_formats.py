@@ -9,8 +9,10 @@ Numpy only (no torch at export time): state dicts are written with
           timm's symmetric padding at the evaluation size (sizes 32k + 1,
           see `timm_refusal`); every ViT as timm's VisionTransformer
           (`no_embed_class`: ssl_jax adds positions to the patch tokens
-          only; sin-cos positions written as the position tensor; the final
-          LayerNorm before pooling, `fc_norm=False`).
+          only, except DINO's 'interpolated' table, whose CLS row timm
+          adds as well, written resized to the evaluation grid; sin-cos
+          positions written as the position tensor; the final LayerNorm
+          before pooling, `fc_norm=False`).
   torch   every ResNet (CIFAR stem, any width, any size) as
           torch_backbones.ResNet.
 
@@ -87,6 +89,10 @@ def vit_state_dict(variables, backbone, grid: tuple[int, int]) -> dict:
          'norm.weight': p['norm']['scale'], 'norm.bias': p['norm']['bias']}
   if backbone.pos_embed == 'sincos':
     out['pos_embed'] = vit.sincos_2d(dim, *grid)[None]
+  elif backbone.pos_embed == 'interpolated':
+    prefix = int(backbone.cls_token) + backbone.num_registers
+    out['pos_embed'] = np.asarray(vit.interpolated_positions(
+        p['pos_embed'], prefix, backbone.pos_grid, grid))
   else:
     out['pos_embed'] = p['pos_embed']
   if 'cls' in p:
@@ -165,7 +171,8 @@ def timm_config(backbone, data) -> dict:
                 num_heads=size['heads'], mlp_ratio=backbone.mlp_ratio)
   args.update(img_size=data.image_size, patch_size=backbone.patch_size,
               class_token=bool(backbone.cls_token),
-              reg_tokens=backbone.num_registers, no_embed_class=True,
+              reg_tokens=backbone.num_registers,
+              no_embed_class=backbone.pos_embed != 'interpolated',
               global_pool='token' if backbone.pool == 'cls' else 'avg',
               fc_norm=False)
   arch = TIMM_VIT_NAMES[named[0] if named else 'base']

@@ -14,10 +14,19 @@ own base lr (Barlow Twins' `--learning-rate-biases`); with
 gradient clipping stays global. Without them the optimizer state has the
 single-group layout of older checkpoints.
 
+Arrays frozen for the first updates (`make(frozen_start=...)`, DINO's last
+layer in epoch 0) get an optimizer of their own that skips those updates
+entirely, as torch's optimizers skip a parameter whose grad is None: no
+update, no weight decay, and moments and step count untouched (Adam's bias
+correction then starts at the first real update), on the schedules of the
+global step.
+
 Note on LARS: optax.lars puts the lr inside the momentum buffer (as SimCLR's
 TF code); the BYOL/MoCo v3 form puts it outside. They agree at constant lr and
 differ slightly during warm-up and decay (docs/methods.md#optimizers).
 """
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,16 +47,30 @@ def peak_lr(config, base: float | None = None) -> float:
 
 
 def lr_schedule(config, total_steps: int, warmup_steps: int,
-                base: float | None = None):
-  """Linear warm-up from 0, then half-cosine to peak * end_lr_ratio."""
+                base: float | None = None,
+                steps_per_epoch: int | None = None):
+  """Linear warm-up from peak * start_lr_ratio (0 by default; I-JEPA's
+  start_lr 2e-4 of 1e-3), then half-cosine to peak * end_lr_ratio.
+
+  With `optim.lr_per_epoch` the lr changes once per epoch, every update of
+  an epoch taking the per-step value at the epoch's first update (SimSiam's
+  `adjust_learning_rate`, called once an epoch: epoch e of E gets
+  peak (1 + cos(pi e / E)) / 2)."""
+  o = config.optim
   peak = peak_lr(config, base)
   if warmup_steps >= total_steps:
     raise config_lib.ConfigError(
         f'Warm-up ({warmup_steps} steps) must be shorter than training '
         f'({total_steps} steps).')
-  return optax.warmup_cosine_decay_schedule(
-      init_value=0.0, peak_value=peak, warmup_steps=warmup_steps,
-      decay_steps=total_steps, end_value=peak * config.optim.end_lr_ratio)
+  schedule = optax.warmup_cosine_decay_schedule(
+      init_value=peak * o.get('start_lr_ratio', 0.0), peak_value=peak,
+      warmup_steps=warmup_steps, decay_steps=total_steps,
+      end_value=peak * o.end_lr_ratio)
+  if not o.get('lr_per_epoch'):
+    return schedule
+  if not steps_per_epoch:
+    raise ValueError('optim.lr_per_epoch needs steps_per_epoch.')
+  return lambda step: schedule(step // steps_per_epoch * steps_per_epoch)
 
 
 def decay_mask(params):
@@ -61,17 +84,20 @@ def decays(config, ndim: int) -> bool:
   return ndim > 1 or not config.optim.exclude_norm_and_bias
 
 
-def group_schedules(config, total_steps: int, warmup_steps: int) -> dict:
+def group_schedules(config, total_steps: int, warmup_steps: int,
+                    steps_per_epoch: int | None = None) -> dict:
   """The lr schedule of each parameter group the config asks for: 'main'
   (every array in no other group) always; 'biases' (ndim <= 1) with
   optim.lr_biases; 'predictor' (constant at the peak lr, the official
   `fix_lr`) with optim.fix_pred_lr.
   """
   o = config.optim
-  groups = {'main': lr_schedule(config, total_steps, warmup_steps)}
+  groups = {'main': lr_schedule(config, total_steps, warmup_steps,
+                                steps_per_epoch=steps_per_epoch)}
   if o.get('lr_biases') is not None:
     groups['biases'] = lr_schedule(config, total_steps, warmup_steps,
-                                   base=o.lr_biases)
+                                   base=o.lr_biases,
+                                   steps_per_epoch=steps_per_epoch)
   if o.get('fix_pred_lr'):
     groups['predictor'] = optax.constant_schedule(peak_lr(config))
   return groups
@@ -88,10 +114,11 @@ def group_of(config, path, param) -> str:
   return 'main'
 
 
-def _group_labels(config):
-  """optax.multi_transform's labels: each model array's group_of, 'probe'
-  for the probe; fix_pred_lr without a predictor is refused (at init, before
-  anything compiles)."""
+def _group_labels(config, frozen=None):
+  """optax.multi_transform's labels: each model array's group_of (with
+  '/frozen_start' where `frozen(path)`), 'probe' for the probe;
+  fix_pred_lr without a predictor is refused (at init, before anything
+  compiles)."""
 
   def labels(params):
     if 'predictor' not in params['model'] and config.optim.get(
@@ -101,10 +128,16 @@ def _group_labels(config):
           f'config.method.name={config.method.name!r} has parts '
           f'{sorted(params["model"])}.')
     model = jax.tree_util.tree_map_with_path(
-        lambda path, p: group_of(config, path, p), params['model'])
+        lambda path, p: group_of(config, path, p) + (
+            FROZEN_START if frozen and frozen(path) else ''),
+        params['model'])
     return {'model': model,
             'probe': jax.tree.map(lambda _: 'probe', params['probe'])}
   return labels
+
+
+# Suffix of the optimizer group of arrays that start late (`make`).
+FROZEN_START = '/frozen_start'
 
 
 def weight_decay_schedule(config, total_steps: int):
@@ -121,10 +154,15 @@ def weight_decay_schedule(config, total_steps: int):
   return schedule
 
 
-def _model_optimizer(config, schedule, total_steps: int):
-  """The configured optimizer at `schedule`, without clipping."""
+def _model_optimizer(config, schedule, total_steps: int, offset: int = 0):
+  """The configured optimizer at `schedule`, without clipping; with
+  `offset`, its own count c reads the lr and weight decay of step
+  c + offset (an optimizer that starts late, `skip_first`)."""
   o = config.optim
   wd = weight_decay_schedule(config, total_steps)
+  if offset:
+    schedule = _shifted(schedule, offset)
+    wd = _shifted(wd, offset) if callable(wd) else wd
   # MoCo v3's ViT recipe and SimSiam's SGD decay every array; the others
   # keep biases and normalisation parameters out.
   mask = decay_mask if o.exclude_norm_and_bias else None
@@ -142,6 +180,35 @@ def _model_optimizer(config, schedule, total_steps: int):
     raise config_lib.ConfigError(f'config.optim.name={o.name!r} not in '
                                  f'{config_lib.OPTIMIZERS}.')
   return tx
+
+
+def _shifted(schedule, offset: int):
+  return lambda count: schedule(count + offset)
+
+
+class SkipFirstState(NamedTuple):
+  count: jax.Array
+  inner: optax.OptState
+
+
+def skip_first(inner: optax.GradientTransformation,
+               steps: int) -> optax.GradientTransformation:
+  """Zero updates for the first `steps` calls, leaving `inner`'s state
+  (moments, counts) as it was: torch's optimizers skip a parameter whose
+  grad is None (DINO's `cancel_gradients_last_layer`)."""
+
+  def init(params):
+    return SkipFirstState(jnp.zeros((), jnp.int32), inner.init(params))
+
+  def update(updates, state, params=None):
+    new_updates, new_inner = inner.update(updates, state.inner, params)
+    live = state.count >= steps
+    pick = lambda new, old: jax.tree.map(
+        lambda n, o: jnp.where(live, n, o), new, old)
+    return (pick(new_updates, jax.tree.map(jnp.zeros_like, new_updates)),
+            SkipFirstState(state.count + 1, pick(new_inner, state.inner)))
+
+  return optax.GradientTransformation(init, update)
 
 
 def _clipped(config, tx):
@@ -170,13 +237,22 @@ def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
   return optax.stateless(clip)
 
 
-def make(config, total_steps: int, warmup_steps: int):
+def make(config, total_steps: int, warmup_steps: int,
+         steps_per_epoch: int | None = None, frozen_start=None):
   """Returns (optimizer over {'model', 'probe'} params, the lr schedule of
-  the model's main group)."""
-  schedules = group_schedules(config, total_steps, warmup_steps)
+  the model's main group).
+
+  `frozen_start`: optional (is_frozen(path of a model array) -> bool,
+  steps), a method's `frozen_start()`: those arrays' own optimizers skip the
+  first `steps` updates (`skip_first`), then follow their group's schedules
+  at the global step."""
+  schedules = group_schedules(config, total_steps, warmup_steps,
+                              steps_per_epoch)
   probe_schedule = optax.cosine_decay_schedule(config.probe.lr, total_steps)
   probe = optax.sgd(probe_schedule, momentum=config.probe.momentum)
-  if len(schedules) == 1:  # One group: the layout of older checkpoints.
+  frozen, frozen_steps = frozen_start or (None, 0)
+  if len(schedules) == 1 and not frozen_steps:
+    # One group: the layout of older checkpoints.
     tx = optax.multi_transform(
         {'model': _clipped(config, _model_optimizer(
             config, schedules['main'], total_steps)), 'probe': probe},
@@ -184,8 +260,13 @@ def make(config, total_steps: int, warmup_steps: int):
     return tx, schedules['main']
   groups = {name: _model_optimizer(config, schedule, total_steps)
             for name, schedule in schedules.items()}
+  if frozen_steps:
+    groups.update({name + FROZEN_START: skip_first(_model_optimizer(
+        config, schedule, total_steps, offset=frozen_steps), frozen_steps)
+                   for name, schedule in schedules.items()})
   tx = optax.multi_transform(dict(groups, probe=probe),
-                             _group_labels(config))
+                             _group_labels(config,
+                                           frozen if frozen_steps else None))
   # Clipping sees every model gradient, as the single-group optimizer's.
   clip = _clipped(config, optax.identity())
   tx = optax.chain(optax.masked(clip, {'model': True, 'probe': False}), tx)

@@ -129,7 +129,7 @@ def compute(config, train_examples_given: int | None = None) -> Recipe:
   total = config_lib.steps_for(config, 'total', per_epoch)
   warmup = config_lib.steps_for(config, 'warmup', per_epoch)
   method = method_cls(config, total_steps=total, steps_per_epoch=per_epoch)
-  schedules = optim.group_schedules(config, total, warmup)
+  schedules = optim.group_schedules(config, total, warmup, per_epoch)
   wd = optim.weight_decay_schedule(config, total)
   channels = len(config.data.mean)
   views = [jax.ShapeDtypeStruct((2, v.crop_size, v.crop_size, channels),

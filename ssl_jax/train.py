@@ -131,7 +131,8 @@ def plan(config, *, devices=None, dataset: sources.SplitInfo | None = None
   par = parallel.make(config, devices)
   method = method_cls(config, bn_axis_name=par.bn_axis_name,
                       total_steps=total, steps_per_epoch=per_epoch)
-  tx, schedule = optim.make(config, total, warmup)
+  tx, schedule = optim.make(config, total, warmup, per_epoch,
+                            frozen_start=method.frozen_start())
   init_fn = functools.partial(
       step_lib.init_state, method, tx, info.num_classes,
       jax.random.PRNGKey(config.seed), sample_batch(method.views, channels),

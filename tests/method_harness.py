@@ -58,7 +58,8 @@ def _build(config, mode, channels, total_steps, traces):
   method = methods.get(config.method.name)(
       config, bn_axis_name=par.bn_axis_name, total_steps=total_steps,
       steps_per_epoch=max(1, total_steps // 2))
-  tx, schedule = optim.make(config, total_steps, 1)
+  tx, schedule = optim.make(config, total_steps, 1,
+                            frozen_start=method.frozen_start())
   init_fn = functools.partial(
       step_lib.init_state, method, tx, NUM_CLASSES,
       jax.random.PRNGKey(config.seed),

@@ -18,6 +18,7 @@ import pytest
 from ssl_jax import check_recipe
 from ssl_jax import config_lib
 from ssl_jax import recipe
+from ssl_jax.data import views
 
 import conftest
 from conftest import REPO
@@ -132,9 +133,9 @@ def test_moco_v3_resnet_and_vit():
 
 def test_simsiam():
   # main_simsiam.py: SGD lr 0.05 x 512/256, wd 1e-4 on every parameter, no
-  # warm-up, cosine; --fix-pred-lr: the predictor stays at 0.1. (The
-  # official cosine steps per epoch, ours per step: the last update's
-  # encoder lr is pinned in its per-step form.)
+  # warm-up, cosine set once per epoch by adjust_learning_rate (epoch e:
+  # 0.1 (1 + cos(pi e / 100)) / 2); --fix-pred-lr: the predictor stays at
+  # 0.1.
   _, r = _recipe('simsiam_imagenet.py')
   last = r.total_steps - 1
   assert r.total_steps == 100 * (IMAGES // 512) and r.warmup_steps == 0
@@ -144,9 +145,10 @@ def test_simsiam():
       assert (pred.lr, pred.weight_decay) == (pytest.approx(0.1), 1e-4)
       enc = _row(r, step, ndim=ndim)
       assert enc.weight_decay == 1e-4 and not enc.trust_ratio
-  assert _row(r, 0).lr == pytest.approx(0.1)
+  assert _row(r, 0).lr == _row(r, 1).lr == pytest.approx(0.1)
+  # The last epoch (99): 2.467e-5, where a per-step cosine would be ~1e-9.
   assert _row(r, last).lr == pytest.approx(
-      0.05 * 0.5 * (1 + math.cos(math.pi * last / r.total_steps)), abs=1e-7)
+      0.1 * 0.5 * (1 + math.cos(math.pi * 99 / 100)), rel=1e-4)
   assert _views(r) == [(224, (0.2, 1.0), 0.5, 0.0)] * 2
 
 
@@ -155,8 +157,12 @@ def test_dino():
   # epochs (linspace(0, peak, W): step 1 is peak / (W - 1), ours peak / W),
   # cosine to 1e-6; wd cosine 0.04 -> 0.4 (not on biases / norms); teacher
   # 0.996 -> 1; teacher temperature 0.04 -> 0.07 over 30 epochs; the last
-  # layer frozen in epoch 0.
-  _, r = _recipe('dino_imagenet.py')
+  # layer frozen in epoch 0. vision_transformer.py: a learned position
+  # table at 224 / 16 = 14 patches a side (with a CLS row), interpolated
+  # for the 96 px crops; the student's --drop_path_rate 0.1.
+  config, r = _recipe('dino_imagenet.py')
+  b = config.backbone
+  assert (b.pos_embed, b.pos_grid, b.drop_path) == ('interpolated', 14, 0.1)
   per_epoch, last = IMAGES // 1024, r.total_steps - 1
   warmup = 10 * per_epoch
   assert _row(r, 1).lr == pytest.approx(0.002 / (warmup - 1), abs=2e-9)
@@ -208,12 +214,16 @@ def test_mae():
 
 
 def test_ijepa():
-  # in1k_vith14_ep300.yaml + schedulers.py: at the last of K updates the
-  # cosine lr reaches final_lr 1e-6 and wd 0.4; momentum 0.996 + 0.004 k/K.
-  # (The warm-up from 2e-4 is a listed deviation: ours starts at 0.)
+  # in1k_vith14_ep300.yaml + schedulers.py: warm-up from start_lr 2e-4 to
+  # 1e-3 over 40 epochs (WarmupCosineSchedule steps before each update, so
+  # its first update is one warm-up step further: a listed deviation); at
+  # the last of K updates the cosine lr reaches final_lr 1e-6 and wd 0.4;
+  # momentum 0.996 + 0.004 k/K.
   _, r = _recipe('ijepa_imagenet.py')
-  last = r.total_steps - 1
-  assert r.total_steps == 300 * (IMAGES // 2048)
+  last, warmup = r.total_steps - 1, 40 * (IMAGES // 2048)
+  assert r.total_steps == 300 * (IMAGES // 2048) and r.warmup_steps == warmup
+  assert _row(r, 0).lr == pytest.approx(2e-4, rel=1e-6)
+  assert _row(r, 1).lr == pytest.approx(2e-4 + 8e-4 / warmup, rel=1e-6)
   assert _row(r, last).lr == pytest.approx(1e-6, rel=1e-6)
   assert _row(r, last).weight_decay == pytest.approx(0.4, rel=1e-6)
   assert _row(r, last, ndim='<=1').weight_decay == 0.0
@@ -238,11 +248,28 @@ def test_data2vec():
       [0.9998, 0.9998 + 0.00019 / 100_000, 0.99999], rel=1e-7)
 
 
+@pytest.mark.parametrize('name, interpolation', [
+    # torchvision's RandomResizedCrop on PIL images (antialiased): its
+    # default BILINEAR, or BICUBIC (interpolation=3); SimCLR's and BYOL's
+    # tf.image.resize BICUBIC (no antialias). DINO's local crops too.
+    ('barlow_twins', 'bicubic_antialias'), ('byol', 'bicubic'),
+    ('data2vec', 'bicubic_antialias'), ('dino', 'bicubic_antialias'),
+    ('ijepa', 'bilinear_antialias'), ('mae', 'bicubic_antialias'),
+    ('moco_v3', 'bilinear_antialias'), ('simclr', 'bicubic'),
+    ('simsiam', 'bilinear_antialias'), ('vicreg', 'bicubic_antialias')])
+def test_crop_resize_is_the_official(name, interpolation):
+  config = config_lib.load_file(os.path.join(REPO, 'configs',
+                                             f'{name}_imagenet.py'))
+  specs = views.views_from_config(config.aug, num_views=2)
+  assert {v.interpolation for v in specs} == {interpolation}
+
+
 def test_format_is_one_screen():
   config, r = _recipe('barlow_twins_imagenet.py')
   text = check_recipe.format_recipe(config, r)
   assert len(text.splitlines()) <= 25
   assert '0.0048 base, 0.0384 peak' in text
+  assert 'resize bicubic_antialias' in text
   assert '   624999  biases     <=1' in text
 
 

@@ -128,6 +128,15 @@ def test_pmap_with_fsdp_and_backbone_options_are_refused():
                                           patch_size=7)
   with pytest.raises(config_lib.ConfigError, match='backbone.heads=4'):
     config_lib.validate(c, num_devices=8)
+  # DINO's ViT options: a table grid for 'interpolated', drop_path in [0, 1).
+  c.backbone = config_lib.backbone_config('vit', dim=32, depth=2, heads=4,
+                                          patch_size=7,
+                                          pos_embed='interpolated')
+  with pytest.raises(config_lib.ConfigError, match='backbone.pos_grid=None'):
+    config_lib.validate(c, num_devices=8)
+  c.backbone.update(pos_grid=4, drop_path=1.0)
+  with pytest.raises(config_lib.ConfigError, match='backbone.drop_path=1.0'):
+    config_lib.validate(c, num_devices=8)
 
 
 @pytest.mark.parametrize('method,key,value', [

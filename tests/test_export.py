@@ -133,6 +133,11 @@ RANDOM = {
         num_registers=2), 28, 1),
     'vit-mean-timm': ('timm', dict(name='vit', dim=16, depth=2, heads=2,
                                    patch_size=7, pool='mean'), 28, 1),
+    # DINO's table: a CLS row, 2x2 patches resized to the 4x4 evaluation
+    # grid; timm adds the CLS row too (no_embed_class=False).
+    'vit-cls-interpolated-timm': ('timm', dict(
+        name='vit', dim=16, depth=1, heads=2, patch_size=7,
+        pos_embed='interpolated', pos_grid=2), 28, 1),
     'vit-mean-no-cls-learned-timm': ('timm', dict(
         name='vit', dim=24, depth=1, heads=3, patch_size=4, pool='mean',
         cls_token=False, num_registers=1, pos_embed='learned',

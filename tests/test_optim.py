@@ -38,6 +38,29 @@ def test_linear_lr_scaling_and_warmup_cosine():
   np.testing.assert_allclose(optim.peak_lr(c), 0.3 * 512**0.5)
 
 
+def test_warmup_start_and_per_epoch_steps():
+  # I-JEPA's WarmupCosineSchedule starts at start_lr 2e-4 of lr 1e-3.
+  c = _config(lr=1e-3, lr_scaling='none', start_lr_ratio=0.2)
+  schedule = optim.lr_schedule(c, total_steps=100, warmup_steps=10)
+  np.testing.assert_allclose(schedule(0), 2e-4, rtol=1e-6)
+  np.testing.assert_allclose(schedule(5), 6e-4, rtol=1e-6)
+  np.testing.assert_allclose(schedule(10), 1e-3, rtol=1e-6)
+  # SimSiam's adjust_learning_rate: once per epoch, epoch e of E = 10 at
+  # peak (1 + cos(pi e / E)) / 2 for all its updates (here 10 per epoch).
+  c = _config(lr=0.05, lr_per_epoch=True)
+  schedule = optim.lr_schedule(c, total_steps=100, warmup_steps=0,
+                               steps_per_epoch=10)
+  for step, epoch in ((0, 0), (9, 0), (10, 1), (57, 5), (99, 9)):
+    np.testing.assert_allclose(
+        schedule(step), 0.1 * (1 + np.cos(np.pi * epoch / 10)) / 2,
+        rtol=1e-5, err_msg=f'step {step}')
+  with pytest.raises(ValueError, match='steps_per_epoch'):
+    optim.lr_schedule(c, total_steps=100, warmup_steps=0)
+  c = _config(start_lr_ratio=1.5)
+  with pytest.raises(config_lib.ConfigError, match='start_lr_ratio'):
+    config_lib.validate(c, num_devices=1)
+
+
 def test_weight_decay_and_trust_ratio_skip_biases_and_norms():
   params = {'model': {'kernel': jnp.ones((4, 4)), 'bias': jnp.ones((4,)),
                       'scale': jnp.ones((4,))},
@@ -174,7 +197,8 @@ def test_simsiam_fix_pred_lr_keeps_the_predictor_at_the_initial_lr():
   c = _recipe('simsiam_imagenet.py')
   assert c.optim.fix_pred_lr
   c.optim.update(momentum=0.0, weight_decay=0.0)  # The lr alone.
-  tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
+  # 10 epochs of 10 updates (lr_per_epoch): update 90 opens epoch 9.
+  tx, _ = optim.make(c, total_steps=100, warmup_steps=0, steps_per_epoch=10)
   params = {'model': {'backbone': {'kernel': jnp.ones((2, 2))},
                       'predictor': {'kernel': jnp.ones((2, 2)),
                                     'bias': jnp.ones((2,))}},
@@ -199,3 +223,32 @@ def test_fix_pred_lr_needs_a_predictor():
   tx, _ = optim.make(c, total_steps=100, warmup_steps=0)
   with pytest.raises(config_lib.ConfigError, match='fix_pred_lr'):
     tx.init({'model': {'backbone': {'w': jnp.ones(2)}}, 'probe': {}})
+
+
+def test_frozen_start_skips_updates_and_adam_moments():
+  # DINO's cancel_gradients_last_layer sets the last layer's grad to None
+  # for the first epoch: torch's AdamW then skips the tensor (no update, no
+  # decay, moments and step count untouched). Here 3 frozen updates with
+  # gradient 10, then gradient 1 at update 3: with untouched moments, Adam's
+  # first step is m^/(sqrt(v^) + eps) = 1, so the update is
+  # -lr_3 (1 + wd w) with w = 1 (never moved) and lr_3 the schedule's value
+  # at the global update 3 (warm-up 2 of 10, cosine after).
+  c = _config(name='adamw', lr=0.1, lr_scaling='none', weight_decay=0.5)
+  frozen = lambda path: path[0].key == 'head'
+  tx, schedule = optim.make(c, total_steps=10, warmup_steps=2,
+                            frozen_start=(frozen, 3))
+  params = {'model': {'head': {'kernel': jnp.ones((2, 2))},
+                      'backbone': {'kernel': jnp.ones((2, 2))}},
+            'probe': {}}
+  grads = lambda g: jax.tree.map(lambda p: jnp.full_like(p, g), params)
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for _ in range(3):
+    updates, state = update(grads(10.0), state, params)
+    np.testing.assert_array_equal(updates['model']['head']['kernel'], 0)
+  updates, _ = update(grads(1.0), state, params)
+  np.testing.assert_allclose(updates['model']['head']['kernel'],
+                             -schedule(3) * (1 + 0.5), rtol=1e-5)
+  # The backbone's moments saw the 10s: its step is not Adam's first.
+  assert not np.allclose(updates['model']['backbone']['kernel'],
+                         -schedule(3) * (1 + 0.5), rtol=1e-2)

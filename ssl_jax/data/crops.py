@@ -2,18 +2,34 @@
 
 `random_resized_crop` reproduces torchvision's RandomResizedCrop: up to 10
 attempts of (area ~ U(scale) * H * W, log-ratio ~ U(log ratio)), first fit
-wins, else a centre crop clamped to the ratio range; then a bilinear resize
-with half-pixel centres. All attempts are drawn at once for the whole batch
-from a stateless seed, so the same seed gives the same crops eagerly and
-inside tf.data, and a batch's crops do not depend on how it is split over
-processes.
+wins, else a centre crop clamped to the ratio range; then a resize with
+half-pixel centres: bilinear without antialiasing by default, or, as the
+official recipes resize (`ViewSpec.interpolation`, docs/methods.md#crops),
+PIL's antialiased bilinear or bicubic, or TF's bicubic. All attempts are
+drawn at once for the whole batch from a stateless seed, so the same seed
+gives the same crops eagerly and inside tf.data, and a batch's crops do not
+depend on how it is split over processes.
 """
 
 import math
 
 import tensorflow as tf
 
+from ssl_jax.data import views as views_lib
+
 _ATTEMPTS = 10
+
+# interpolation -> (tf.image.resize method, as PIL). PIL's filters are
+# tf.image.resize's with antialias (scale_and_translate: the kernel stretched
+# by the downscale factor, weights renormalised at the border; 'triangle',
+# and Keys' cubic a = -0.5 for BICUBIC), applied as PIL applies them: a
+# horizontal pass rounded to uint8, then a vertical pass (Pillow before 13,
+# what the official runs used; Pillow 13 may run the vertical pass first).
+# 'bicubic' is one tf.image.resize BICUBIC call without antialias (Keys'
+# cubic on the half-pixel grid), what SimCLR's and BYOL's TF code call.
+_RESIZE = {'bilinear_antialias': ('bilinear', True),
+           'bicubic': ('bicubic', False),
+           'bicubic_antialias': ('bicubic', True)}
 
 
 def sample_boxes(seed, batch: int, height, width, scale, ratio):
@@ -62,23 +78,30 @@ def sample_boxes(seed, batch: int, height, width, scale, ratio):
           choose(w, fb_w))
 
 
-def crop_and_resize(images, top, left, h, w, size: int):
-  """Crops pixel windows and resizes them bilinearly to size x size.
+def crop_and_resize(images, top, left, h, w, size: int,
+                    interpolation: str = 'bilinear'):
+  """Crops pixel windows and resizes them to size x size.
 
-  Uses the half-pixel-centre grid of PIL/torchvision (without antialias):
-  output pixel i samples the image at top + (i + 0.5) * h / size - 0.5.
-  One difference: samples within half a pixel of the window's edge blend
-  with the pixel just outside it (torchvision, which crops first, repeats the
-  edge pixel instead).
+  'bilinear' uses the half-pixel-centre grid of PIL/torchvision without
+  antialias: output pixel i samples the image at
+  top + (i + 0.5) * h / size - 0.5; samples within half a pixel of the
+  window's edge blend with the pixel just outside it (torchvision, which
+  crops first, repeats the edge pixel instead). The other interpolations
+  crop first and resize each window with tf.image.resize (`_RESIZE`), as
+  torchvision's `resized_crop` and SimCLR's `crop_and_resize` do.
 
   Args:
     images: [N, H, W, C] uint8 or float.
-    top, left, h, w: [N] float windows in pixels.
+    top, left, h, w: [N] float windows in whole pixels.
     size: output side.
+    interpolation: one of views.INTERPOLATIONS.
 
   Returns:
-    [N, size, size, C] float32 in the input's value range.
+    [N, size, size, C] float32 in the input's value range (bicubic can
+    overshoot it; the callers round and clip to uint8).
   """
+  if interpolation != 'bilinear':
+    return _crop_then_resize(images, top, left, h, w, size, interpolation)
   shape = tf.shape(images)
   hm1 = tf.cast(tf.maximum(shape[1] - 1, 1), tf.float32)
   wm1 = tf.cast(tf.maximum(shape[2] - 1, 1), tf.float32)
@@ -93,12 +116,38 @@ def crop_and_resize(images, top, left, h, w, size: int):
       [size, size], method='bilinear', extrapolation_value=0)
 
 
-def random_resized_crop(images, seed, size: int, scale, ratio):
+def _crop_then_resize(images, top, left, h, w, size: int,
+                      interpolation: str):
+  """Each window cut out, then tf.image.resize'd (windows differ in size,
+  so one image at a time)."""
+  if interpolation not in _RESIZE:
+    raise ValueError(f'interpolation {interpolation!r} not in '
+                     f'{views_lib.INTERPOLATIONS}.')
+  method, as_pil = _RESIZE[interpolation]
+  as_int = lambda t: tf.cast(t, tf.int32)
+
+  def one(args):
+    image, t, l, hh, ww = args
+    window = image[t:t + hh, l:l + ww]
+    if not as_pil:
+      return tf.image.resize(window, [size, size], method=method)
+    # PIL's two 8-bit passes: bicubic overshoots are clipped in between.
+    wide = tf.image.resize(window, [hh, size], method=method, antialias=True)
+    wide = tf.clip_by_value(tf.floor(wide + 0.5), 0.0, 255.0)
+    return tf.image.resize(wide, [size, size], method=method, antialias=True)
+
+  return tf.map_fn(
+      one, (tf.cast(images, tf.float32), as_int(top), as_int(left),
+            as_int(h), as_int(w)), fn_output_signature=tf.float32)
+
+
+def random_resized_crop(images, seed, size: int, scale, ratio,
+                        interpolation: str = 'bilinear'):
   """Random resized crops of a batch of equal-size images -> uint8."""
   shape = tf.shape(images)
   top, left, h, w = sample_boxes(seed, shape[0], shape[1], shape[2], scale,
                                  ratio)
-  crops = crop_and_resize(images, top, left, h, w, size)
+  crops = crop_and_resize(images, top, left, h, w, size, interpolation)
   return tf.cast(tf.clip_by_value(tf.round(crops), 0, 255), tf.uint8)
 
 

@@ -60,7 +60,8 @@ def crop_views(images, heights, widths, seed, views, rows, total):
         _fold(seed, v), total, heights, widths, view.crop_scale,
         view.crop_ratio)
     box = [t[rows[0]:rows[1]] for t in (top, left, h, w)]
-    resized = crops.crop_and_resize(images, *box, view.crop_size)
+    resized = crops.crop_and_resize(images, *box, view.crop_size,
+                                    view.interpolation)
     out[f'view{v}'] = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255),
                               tf.uint8)
   return out

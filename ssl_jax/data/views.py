@@ -11,6 +11,14 @@ design). Names and defaults: docs/methods.md#view-policies.
 
 import dataclasses
 
+# How a crop window is resized (data/crops.py, docs/methods.md#crops):
+# 'bilinear' without antialiasing (tf.image.crop_and_resize), PIL's
+# antialiased BILINEAR (torchvision's RandomResizedCrop default on PIL
+# images), TF's tf.image.resize BICUBIC (no antialiasing; SimCLR, BYOL), and
+# PIL's antialiased BICUBIC (interpolation=3 / Image.BICUBIC).
+INTERPOLATIONS = ('bilinear', 'bilinear_antialias', 'bicubic',
+                  'bicubic_antialias')
+
 
 @dataclasses.dataclass(frozen=True)
 class ViewSpec:
@@ -28,6 +36,7 @@ class ViewSpec:
   blur_p: float = 0.0
   blur_sigma: tuple[float, float] = (0.1, 2.0)
   solarize_p: float = 0.0
+  interpolation: str = 'bilinear'  # One of INTERPOLATIONS.
 
 
 def _per_view(value, index: int, num_views: int, key: str):
@@ -52,7 +61,8 @@ def views_from_config(aug, num_views: int) -> tuple[ViewSpec, ...]:
   """
   per_view_keys = ('flip_p', 'jitter_p', 'gray_p', 'blur_p', 'solarize_p')
   common = dict(crop_ratio=tuple(float(v) for v in aug.crop_ratio),
-                jitter=tuple(float(v) for v in aug.jitter))
+                jitter=tuple(float(v) for v in aug.jitter),
+                interpolation=aug.get('interpolation', 'bilinear'))
   specs = []
   for i in range(num_views):
     kwargs = {k: float(_per_view(aug[k], i, num_views, k))

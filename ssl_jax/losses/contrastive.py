@@ -35,7 +35,7 @@ def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
 
   Returns:
     The mean of l_i over the 2N anchors (the paper's value; the official TF
-    code reports twice this).
+    code's loss, on which the `simclr` method trains, is twice this).
 
   Example (docs/methods.md#simclr): z1 = [[2, 0], [0, 3]],
   z2 = [[3, 4], [4, 3]], tau = 0.5 -> 1.2707137571.

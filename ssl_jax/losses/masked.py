@@ -65,8 +65,8 @@ def mae(pred: jax.Array, target: jax.Array, mask: jax.Array,
   return jnp.sum(per_patch * mask) / jnp.sum(mask)
 
 
-def ijepa(pred: jax.Array, target: jax.Array, *,
-          normalize_target: bool = True) -> jax.Array:
+def ijepa(pred: jax.Array, target: jax.Array, mask: jax.Array | None = None,
+          *, normalize_target: bool = True) -> jax.Array:
   """I-JEPA's latent regression: smooth-L1 (beta 1) onto the layer-normalised
   target-encoder features of the target blocks.
 
@@ -87,6 +87,8 @@ def ijepa(pred: jax.Array, target: jax.Array, *,
   Args:
     pred: [..., D] predictor outputs for the target tokens.
     target: [..., D] target-encoder features of the same tokens.
+    mask: optional [...] weights (1 = a real target token, 0 = padding):
+      the mean runs over the elements of the real tokens only.
     normalize_target: apply the affine-free LayerNorm to `target`.
 
   Returns:
@@ -101,7 +103,11 @@ def ijepa(pred: jax.Array, target: jax.Array, *,
   if normalize_target:
     target = layer_norm(target)
   d = jnp.abs(pred - target)
-  return jnp.mean(jnp.where(d < 1.0, 0.5 * d * d, d - 0.5))
+  loss = jnp.where(d < 1.0, 0.5 * d * d, d - 0.5)
+  if mask is None:
+    return jnp.mean(loss)
+  mask = jnp.asarray(mask, jnp.float32)
+  return jnp.sum(loss * mask[..., None]) / (jnp.sum(mask) * loss.shape[-1])
 
 
 def instance_norm(x: jax.Array, eps: float = _NORM_EPS) -> jax.Array:

@@ -99,6 +99,12 @@ class MethodBase:
     del params, aux, step
     return extras
 
+  def frozen_start(self):
+    """None, or (is_frozen(path of a model parameter) -> bool, steps): the
+    arrays whose optimizer skips the first `steps` updates, moments
+    included (optim.make; DINO's last layer in epoch 0)."""
+    return None
+
   def adjust_updates(self, updates, step):
     """Edits the model's optimizer updates before they are applied.
 

@@ -22,13 +22,19 @@ to match, on every crop, the sharpened and centred output of a teacher on the
 Schedules: teacher temperature per epoch (linspace(warmup, final, W) for the
 first W epochs, then final), EMA momentum along a half cosine from ema_base to
 1 per step, and the head's last layer frozen for the first
-freeze_last_layer_epochs (its *update* is zeroed, so weight decay does not
-move it either).
+freeze_last_layer_epochs: the official sets its grad to None
+(`cancel_gradients_last_layer`), so AdamW skips it entirely; here its
+optimizer skips those updates (`frozen_start`, optim.skip_first: no update,
+no weight decay, moments and Adam step count untouched) and
+`adjust_updates` zeroes its update as well.
 
-Deviations from the official code: no stochastic depth in the student ViT
-(the backbones have none); the frozen last layer's Adam moments still see its
-gradients during the frozen epochs (the official sets them to None, so AdamW
-skips the tensor entirely). Gradient clipping per tensor (official: 3.0) is
+The ViT student (not the teacher, as the official builds it with
+drop_path_rate 0) runs with stochastic depth when config.backbone.drop_path
+> 0 (official 0.1), each crop of each image from its own key
+fold_in(fold_in(step key, example id), crop), so jit and pmap drop the same
+branches; DINO's learned position table, resized bicubically for the local
+crops, is `backbone.pos_embed='interpolated'` (configs/dino_imagenet.py).
+Gradient clipping per tensor (official: 3.0) is
 config.optim.grad_clip_per_tensor. Evaluation features (`embed`) are the
 teacher's, the network the paper evaluates.
 """
@@ -46,6 +52,11 @@ from ssl_jax.methods import base
 from ssl_jax.models import dino_head
 
 _NUM_GLOBAL = 2
+
+
+def _is_last_layer(path) -> bool:
+  """Whether a model parameter path is the head's last layer."""
+  return [getattr(p, 'key', None) for p in path[:2]] == ['head', 'last_layer']
 
 
 def validate_config(config) -> None:
@@ -67,6 +78,15 @@ def validate_config(config) -> None:
 # config.backbone values of the official ViT (`vision_transformer.py` leaves
 # the patch embedding at torch's Conv2d default; models/vit_init.py).
 VIT_INIT = dict(patch_init='torch')
+
+
+def vit_positions_and_depth(crop_size: int, patch_size: int) -> dict:
+  """config.backbone values of the official student ViT: a learned table of
+  the global crops' grid with a CLS row, resized bicubically for other
+  grids (`interpolate_pos_encoding`), and stochastic depth 0.1
+  (main_dino.py `--drop_path_rate`)."""
+  return dict(pos_embed='interpolated', pos_grid=crop_size // patch_size,
+              drop_path=0.1)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -110,8 +130,14 @@ class _Model(nn.Module):
   backbone: nn.Module
   head: nn.Module
 
-  def __call__(self, groups, train: bool = True):
-    features = [self.backbone(x, train=train) for x in groups]
+  def __call__(self, groups, train: bool = True, drop_keys=None):
+    """`drop_keys`: per-image keys of each group, for a ViT's stochastic
+    depth (None: none)."""
+    if drop_keys is None:
+      features = [self.backbone(x, train=train) for x in groups]
+    else:
+      features = [self.backbone(x, train=train, drop_keys=k)
+                  for x, k in zip(groups, drop_keys)]
     z, logits = self.head(jnp.concatenate(features), train=train)
     return features[0], z, logits
 
@@ -175,16 +201,30 @@ class Method(base.MethodBase):
                                   jnp.float32)}
     return base.Variables(params, mutables, extras)
 
+  def _drop_keys(self, views, rng, example_ids):
+    """The student's stochastic-depth keys, one per crop of each image,
+    grouped as `_groups` (None without drop_path or outside training)."""
+    if not self.config.backbone.get('drop_path'):
+      return None
+    n = views[0].shape[0]
+    ids = jnp.arange(n) if example_ids is None else example_ids
+    per_image = jax.vmap(jax.random.fold_in, (None, 0))(rng, ids)
+    crop = lambda c: jax.vmap(jax.random.fold_in, (0, None))(per_image, c)
+    keys = [jnp.concatenate([crop(c) for c in range(_NUM_GLOBAL)])]
+    if len(views) > _NUM_GLOBAL:
+      keys.append(jnp.concatenate([crop(c) for c in range(_NUM_GLOBAL,
+                                                          len(views))]))
+    return keys
+
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
-    del example_ids  # No per-example randomness.
-    del rng
     n = views[0].shape[0]
     k = self.config.method.out_dim
     student_vars = mutables['student']
+    drop_keys = self._drop_keys(views, rng, example_ids) if train else None
     (h, z, logits), student_vars = self.model.apply(
         {'params': params, **student_vars}, self._groups(views, False),
-        train=train, mutable=list(student_vars))
+        train=train, drop_keys=drop_keys, mutable=list(student_vars))
     teacher_vars = mutables['teacher']
     (_, _, teacher_logits), teacher_vars = self.model.apply(
         {'params': extras['teacher'], **teacher_vars},
@@ -215,13 +255,17 @@ class Method(base.MethodBase):
                                 self.config.method.center_momentum)
     return {'teacher': teacher, 'center': center}
 
+  def frozen_start(self):
+    """(is the last layer, steps): the optimizer skips those arrays for the
+    first freeze epochs (optim.make), as AdamW skips a grad of None."""
+    return (_is_last_layer, self.freeze_steps) if self.freeze_steps else None
+
   def adjust_updates(self, updates, step):
     """Zeroes the head's last-layer update for the first freeze epochs."""
     frozen = step < self.freeze_steps
 
     def zero_if_last_layer(path, u):
-      keys = [getattr(p, 'key', None) for p in path[:2]]
-      if keys == ['head', 'last_layer']:
+      if _is_last_layer(path):
         return jnp.where(frozen, jnp.zeros_like(u), u)
       return u
 

@@ -14,25 +14,28 @@ target blocks of the same image (docs/methods.md#i-jepa):
                    context is repeated M times): params['predictor'].
   loss             losses.ijepa: smooth-L1 onto the layer-normalised target
                    tokens of the blocks (LN inside the loss; per token, so
-                   gathering first is the same).
+                   gathering first is the same), over the real tokens only.
 
-Masks are generated on device (data/masking.py: ijepa_masks): block sizes
-once per batch from the step key (the same on every device, as the
+Masks are generated on device (data/multiblock.py: ijepa_masks): block
+sizes once per batch from the step key (the same on every device, as the
 official per-iteration seed), positions per example from
-fold_in(key, example id); static token counts (see ijepa_masks for how they
-differ from the official per-batch truncation). `context_filled` logs the
-fraction of context tokens that had to be taken under target blocks.
+fold_in(key, example id). Shapes are static: every target block is padded
+to the largest block and the context to `num_context_tokens`, with
+validity masks (attention key masks in the encoder and predictor, a masked
+mean in the loss and the pooled features); the context keeps the official
+length, the shortest clean context of its `context_group` examples (the
+official per-GPU batch). `context_tokens` logs the mean context length.
 
 Outputs for the trainer: `features` = `embedding` = the mean of the context
-encoder's output tokens (visible context only). `embed` (evaluation) = the
+encoder's output tokens (valid context only). `embed` (evaluation) = the
 target encoder on the full image, mean-pooled: the official evaluation
 loads the target encoder (`backbone_params` gives it to fine-tuning too).
 
-Differences from the official code besides the masks: the lr warm-up starts
-at 0 (official: 2e-4 -> 1e-3); the Dense layers are xavier-uniform
-(official: trunc-normal 0.02 with the per-depth rescale of the output
-projections). The patch embedding is the official trunc-normal 0.02 with a
-zero bias (VIT_INIT).
+Differences from the official code besides static shapes: the Dense layers
+are xavier-uniform (official: trunc-normal 0.02 with the per-depth rescale
+of the output projections). The patch embedding is the official
+trunc-normal 0.02 with a zero bias (VIT_INIT). The lr warm-up starts at
+2e-4 through `optim.start_lr_ratio` (configs/ijepa_imagenet.py).
 """
 
 import flax.linen as nn
@@ -45,7 +48,7 @@ from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import optim
-from ssl_jax.data import masking
+from ssl_jax.data import multiblock
 from ssl_jax.methods import base
 from ssl_jax.methods import mae
 from ssl_jax.models import ijepa_predictor
@@ -57,7 +60,7 @@ def validate_config(config) -> None:
   for key in ('ema_base', 'ema_final'):
     config_checks.fraction(config, f'method.{key}')
   for key in ('pred_dim', 'pred_depth', 'pred_heads', 'num_targets',
-              'min_keep', 'num_context_tokens'):
+              'min_keep', 'num_context_tokens', 'context_group'):
     config_checks.positive(config, f'method.{key}', integer=True)
   config_checks.positive(config, 'method.num_target_tokens', integer=True,
                          optional=True)
@@ -90,10 +93,15 @@ def default_config() -> ml_collections.ConfigDict:
       context_scale=(0.85, 1.0),
       min_keep=10,
       allow_overlap=False,
-      # Static context length (official: the batch's shortest context; its
-      # median is 69 at 16x16 with 128 images per GPU, simulated).
-      num_context_tokens=64,
-      # None: the smallest target block the ranges allow (35 at 16x16).
+      # Padded context length K_c; each context keeps the shortest clean
+      # context of its group of `context_group` examples (the official
+      # per-GPU batch: 2048 / 16 GPUs), at most K_c. At 16x16 with groups
+      # of 128 that minimum never passed 101 in 3,000 simulated batches
+      # (median 69): 112 is never binding there (docs/methods.md#i-jepa).
+      num_context_tokens=112,
+      context_group=128,
+      # Padded target block length; None: the largest block the ranges
+      # allow (54 at 16x16), so no block is cut.
       num_target_tokens=config_dict.placeholder(int),
   ))
 
@@ -102,13 +110,18 @@ class _Model(nn.Module):
   backbone: nn.Module
   predictor: nn.Module
 
-  def __call__(self, x, context_idx, target_idx):
-    """Context tokens [N, K_c, D] and predictions [N, M, K_t, D]."""
-    z = self.backbone(x, keep=context_idx, return_tokens=True)
-    n, m, k_t = target_idx.shape
+  def __call__(self, x, masks):
+    """Context tokens [N, K_c, D] and predictions [N, M, K_t, D] from the
+    padded index arrays and validity masks of `ijepa_masks`."""
+    context_idx, context_valid = masks['context'], masks['context_valid']
+    z = self.backbone(x, keep=context_idx, token_mask=context_valid,
+                      return_tokens=True)
+    n, m, k_t = masks['targets'].shape
     repeat = lambda a: jnp.repeat(a, m, axis=0)  # Example-major, block-minor.
+    flat = lambda a: a.reshape(n * m, k_t)
     pred = self.predictor(repeat(z), repeat(context_idx),
-                          target_idx.reshape(n * m, k_t))
+                          flat(masks['targets']), repeat(context_valid),
+                          flat(masks['target_valid']))
     return z, pred.reshape(n, m, k_t, -1)
 
 
@@ -124,8 +137,9 @@ class Method(base.MethodBase):
       raise config_lib.ConfigError(
           'I-JEPA encodes patches only: set config.backbone.cls_token=False, '
           "num_registers=0 and pool='mean'.")
-    self.spec = masking.MultiBlock(
+    self.spec = multiblock.MultiBlock(
         grid=self.grid, num_context_tokens=m.num_context_tokens,
+        batch_size=config.batch_size, context_group=m.context_group,
         num_targets=m.num_targets, target_scale=tuple(m.target_scale),
         target_aspect=tuple(m.target_aspect),
         context_scale=tuple(m.context_scale), min_keep=m.min_keep,
@@ -145,14 +159,13 @@ class Method(base.MethodBase):
 
   def masks(self, rng, n, example_ids=None):
     ids = jnp.arange(n) if example_ids is None else example_ids
-    return masking.ijepa_masks(rng, ids, self.spec)
+    return multiblock.ijepa_masks(rng, ids, self.spec)
 
   def init(self, rng, views):
     x = views[0]
     mask_rng, init_rng = jax.random.split(rng)
     masks = self.masks(mask_rng, x.shape[0])
-    params = self.model.init(init_rng, x, masks['context'],
-                             masks['targets'])['params']
+    params = self.model.init(init_rng, x, masks)['params']
     target = jax.tree.map(jnp.copy, params['backbone'])
     return base.Variables(params, {}, {'target': target})
 
@@ -165,26 +178,27 @@ class Method(base.MethodBase):
               example_ids=None):
     """Per-example outputs: `pred` and `target` [N, M, K_t, D] (target =
     raw target-encoder tokens of the blocks; the loss normalises them),
-    `context_filled` [N], `features`, `embedding`."""
+    `target_valid` [N, M, K_t], `context_tokens` [N], `features`,
+    `embedding`."""
     del train
     x = views[0]
     masks = self.masks(rng, x.shape[0], example_ids)
-    z, pred = self.model.apply({'params': params}, x, masks['context'],
-                               masks['targets'])
+    z, pred = self.model.apply({'params': params}, x, masks)
     h = self.target_tokens(extras, x)
     rows = jnp.arange(x.shape[0])[:, None, None]
-    features = jnp.mean(z, axis=1)
+    features = self.backbone.pool_tokens(z, masks['context_valid'])
     outputs = {'pred': pred, 'target': h[rows, masks['targets']],
-               'context_filled': masks['context_filled'].astype(jnp.float32),
+               'target_valid': masks['target_valid'],
+               'context_tokens': masks['context_length'].astype(jnp.float32),
                'features': features, 'embedding': features}
     return outputs, mutables
 
   def objective(self, outputs, extras, step):
     del extras
-    loss = losses.ijepa(outputs['pred'], outputs['target'])
-    filled = jnp.mean(outputs['context_filled']) / self.num_context_tokens
+    loss = losses.ijepa(outputs['pred'], outputs['target'],
+                        outputs['target_valid'])
     return loss, {'ijepa': loss, 'ema_momentum': self.momentum(step),
-                  'context_filled': filled}, {}
+                  'context_tokens': jnp.mean(outputs['context_tokens'])}, {}
 
   def update_extras(self, extras, params, aux, step):
     """target <- m target + (1 - m) context encoder."""

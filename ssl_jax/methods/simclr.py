@@ -3,7 +3,15 @@
 Both views go through the backbone in one call, so BatchNorm statistics are
 taken over the 2N crops (the official `tf.concat(features_list, 0)`); the
 projector is SimCLR v2's (Dense without bias -> BN -> ReLU, last BN without
-beta); the loss is NT-Xent over the global batch with no stop-gradient.
+beta); the loss is NT-Xent over the global batch with no stop-gradient, at the
+official code's scale: `loss_a + loss_b` of google-research/simclr
+`objective.py: add_contrastive_loss`, each a mean over the N anchors of one
+view, i.e. twice `losses.nt_xent` (the paper's mean over the 2N anchors).
+The factor matters: LARS's trust ratio cancels it for the weights' step
+size but not for the BN parameters and biases, which are outside the trust
+ratio, and it sets how much weight decay weighs against the gradient (twice
+as much at the paper's scale as in the official code;
+docs/methods.md#simclr).
 """
 
 import flax.linen as nn
@@ -14,6 +22,9 @@ from ssl_jax import config_checks
 from ssl_jax import losses
 from ssl_jax.methods import base
 from ssl_jax.models import heads
+
+# `objective.py` sums the two views' mean losses: twice the mean over 2N.
+OFFICIAL_SCALE = 2.0
 
 
 def validate_config(config) -> None:
@@ -78,10 +89,12 @@ class Method(base.MethodBase):
     return outputs, new_mutables
 
   def objective(self, outputs, extras, step):
+    """The official `loss_a + loss_b` = 2 x nt_xent; the metric `nt_xent`
+    stays the paper's mean over the 2N anchors."""
     del extras, step
-    loss = losses.nt_xent(outputs['z1'], outputs['z2'],
-                          self.config.method.temperature)
-    return loss, {'nt_xent': loss}, {}
+    paper = losses.nt_xent(outputs['z1'], outputs['z2'],
+                           self.config.method.temperature)
+    return OFFICIAL_SCALE * paper, {'nt_xent': paper}, {}
 
   def embed(self, params, mutables, extras, images):
     del extras  # The online network is evaluated.

@@ -1,8 +1,12 @@
 """Vision Transformer (Dosovitskiy et al., arXiv 2010.11929) in Flax.
 
 Pre-norm blocks, patch embedding by a strided convolution, fixed 2-D sin-cos
-(MAE's layout) or learned position embeddings, an optional CLS token and
-register tokens (arXiv 2309.16588), optional rematerialisation per block.
+(MAE's layout) or learned position embeddings ('learned': one table of the
+training grid; 'interpolated': DINO's, a table with CLS rows at `pos_grid`
+resized bicubically to other grids, models/pos_interp.py), an optional CLS
+token and register tokens (arXiv 2309.16588), stochastic depth
+(`drop_path`, per example from `drop_keys`), optional rematerialisation per
+block.
 `keep` (int [N, K] patch indices) runs the encoder on the kept patches only,
 gathered by index (MAE): no masked attention, static shapes; [N, C, K] runs C
 differently masked clones of each image from one patch embedding
@@ -20,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ssl_jax.models import pos_interp
 from ssl_jax.models import vit_init
 
 PRESETS = {
@@ -51,6 +56,39 @@ def sincos_2d(dim: int, grid_h: int, grid_w: int) -> np.ndarray:
                         axis=1).astype(np.float32)
 
 
+def interpolated_positions(table, num_prefix: int, pos_grid: int,
+                           grid: tuple[int, int]):
+  """DINO's `interpolate_pos_encoding`: `table` [1, num_prefix + G^2, D]
+  (prefix rows first) at a `grid` of patches: the prefix rows as they are,
+  the G x G patch rows resized bicubically (unchanged when the grid is
+  G x G). Returns [1, num_prefix + gh gw, D]."""
+  prefix, patches = table[:, :num_prefix], table[:, num_prefix:]
+  if tuple(grid) != (pos_grid, pos_grid):
+    rows = pos_interp.bicubic_matrix(pos_grid, grid[0])
+    cols = pos_interp.bicubic_matrix(pos_grid, grid[1])
+    patches = jnp.einsum('ij,jkd,lk->ild', rows,
+                         patches.reshape(pos_grid, pos_grid, -1), cols)
+    patches = patches.reshape(1, grid[0] * grid[1], -1).astype(table.dtype)
+  return jnp.concatenate([prefix, patches], axis=1)
+
+
+def drop_path_rates(rate: float, depth: int) -> np.ndarray:
+  """Per-block stochastic depth, DINO's (timm's) `torch.linspace(0, rate,
+  depth)`: 0 for the first block, `rate` for the last."""
+  return np.linspace(0.0, rate, depth)
+
+
+def drop_path(x, keys, rate: float):
+  """Stochastic depth of a residual branch, per example (`drop_path` of
+  DINO's vision_transformer.py): example n's branch output x[n] is kept
+  with probability 1 - rate and then scaled by 1 / (1 - rate), else zeroed;
+  the draw uses keys[n] (so it does not depend on how the batch is split
+  over devices)."""
+  keep = jax.vmap(lambda k: jax.random.bernoulli(k, 1.0 - rate))(keys)
+  scale = jnp.where(keep, 1.0 / (1.0 - rate), 0.0).astype(x.dtype)
+  return x * scale.reshape((-1,) + (1,) * (x.ndim - 1))
+
+
 def gelu(x):
   """Exact GELU, x * Phi(x), written with erf as torch's nn.GELU.
 
@@ -72,14 +110,17 @@ class Mlp(nn.Module):
     return dense(x.shape[-1])(gelu(dense(self.hidden)(x)))
 
 
-def attention(q, k, v):
+def attention(q, k, v, key_mask=None):
   """softmax(q k^T / sqrt(d)) v for [N, T, heads, d] inputs, the softmax in
   float32. Written as two einsums rather than jax.nn.dot_product_attention:
   XLA TPU estimated a ViT-B/16 forward + backward 12% faster this way (64
-  images per v5p chip, docs/tpu.md)."""
+  images per v5p chip, docs/tpu.md). `key_mask` [N, T] bool: keys where it
+  is False get weight 0 (padding tokens; I-JEPA's static-length masks)."""
   scale = np.asarray(q.shape[-1] ** -0.5, q.dtype)
-  logits = jnp.einsum('nqhd,nkhd->nhqk', q * scale, k)
-  weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  logits = jnp.einsum('nqhd,nkhd->nhqk', q * scale, k).astype(jnp.float32)
+  if key_mask is not None:
+    logits = jnp.where(key_mask[:, None, None, :], logits, -1e9)
+  weights = jax.nn.softmax(logits, axis=-1)
   return jnp.einsum('nhqk,nkhd->nqhd', weights.astype(v.dtype), v)
 
 
@@ -89,13 +130,13 @@ class Attention(nn.Module):
   qkv_init: str = 'fused'
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, key_mask=None):
     n, length, dim = x.shape
     qkv = nn.Dense(3 * dim, dtype=self.dtype, name='qkv',
                    kernel_init=vit_init.qkv_kernel_init(self.qkv_init))(x)
     q, k, v = jnp.split(qkv.reshape(n, length, 3, self.heads,
                                     dim // self.heads), 3, axis=2)
-    out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])
+    out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], key_mask)
     return nn.Dense(dim, dtype=self.dtype, name='proj',
                     kernel_init=nn.initializers.xavier_uniform())(
                         out.reshape(n, length, dim))
@@ -103,26 +144,44 @@ class Attention(nn.Module):
 
 class Block(nn.Module):
   """Pre-norm block; with `return_ffn`, returns (x, FFN output before the
-  residual), the per-layer target of data2vec (its `ffn_targets`)."""
+  residual), the per-layer target of data2vec (its `ffn_targets`). With
+  `drop_keys` ([N] per-example keys) and `drop_rate` > 0 each residual
+  branch is dropped per example (stochastic depth), the attention branch
+  from fold_in(key, 0), the MLP branch from fold_in(key, 1)."""
   heads: int
   mlp_ratio: float = 4.0
   dtype: Any = jnp.float32
   return_ffn: bool = False
   qkv_init: str = 'fused'
+  drop_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, key_mask=None, drop_keys=None):
     norm = lambda: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype)
-    x = x + Attention(self.heads, self.dtype, self.qkv_init)(norm()(x))
+
+    def branch(y, index):
+      if drop_keys is None or not self.drop_rate:
+        return y
+      keys = jax.vmap(jax.random.fold_in, (0, None))(drop_keys, index)
+      return drop_path(y, keys, self.drop_rate)
+
+    x = x + branch(Attention(self.heads, self.dtype, self.qkv_init)(
+        norm()(x), key_mask), 0)
     ffn = Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype)(norm()(x))
-    return (x + ffn, ffn) if self.return_ffn else x + ffn
+    out = x + branch(ffn, 1)
+    return (out, ffn) if self.return_ffn else out
 
 
-def pool_tokens(tokens, pool: str, num_prefix: int):
+def pool_tokens(tokens, pool: str, num_prefix: int, token_mask=None):
   """ViT pooling of encoder tokens [N, T, D]: the CLS token (position 0) or
-  the mean of the patch tokens (after the `num_prefix` CLS/register ones)."""
+  the mean of the patch tokens (after the `num_prefix` CLS/register ones;
+  with `token_mask` [N, T - num_prefix], of the valid ones)."""
   if pool == 'cls':
     return tokens[:, 0]
+  if pool == 'mean' and token_mask is not None:
+    weights = token_mask.astype(tokens.dtype)[..., None]
+    return (jnp.sum(tokens[:, num_prefix:] * weights, axis=1)
+            / jnp.maximum(jnp.sum(weights, axis=1), 1))
   if pool == 'mean':
     return jnp.mean(tokens[:, num_prefix:], axis=1)
   raise ValueError(f"ViT pool {pool!r} not 'cls'|'mean'.")
@@ -136,7 +195,8 @@ class ViT(nn.Module):
   heads: int | None = None
   mlp_ratio: float = 4.0
   patch_size: int = 4
-  pos_embed: str = 'sincos'  # or 'learned'
+  pos_embed: str = 'sincos'  # or 'learned', 'interpolated'
+  pos_grid: int | None = None  # 'interpolated': the table's patches a side.
   cls_token: bool = True
   num_registers: int = 0
   pool: str = 'cls'  # 'cls' | 'mean' (mean of patch tokens)
@@ -147,6 +207,9 @@ class ViT(nn.Module):
   patch_init: str = 'xavier_flat'
   qkv_init: str = 'fused'
   cls_init_std: float = 0.02
+  # Stochastic depth of the last block (DINO's student: 0.1); block i of L
+  # drops at drop_path i / (L - 1), only when called with `drop_keys`.
+  drop_path: float = 0.0
   dtype: Any = jnp.float32
 
   def _size(self):
@@ -172,19 +235,21 @@ class ViT(nn.Module):
   def num_blocks(self) -> int:
     return self._size()[1]
 
-  def pool_tokens(self, tokens):
+  def pool_tokens(self, tokens, token_mask=None):
     """The pooled features of `return_tokens` output, as __call__ pools."""
-    return pool_tokens(tokens, self.pool, self.num_prefix_tokens)
+    return pool_tokens(tokens, self.pool, self.num_prefix_tokens, token_mask)
 
   @nn.compact
   def __call__(self, x, train: bool = True, keep=None,
                return_tokens: bool = False, return_ffn: bool = False,
-               final_norm: bool = True, groups: int = 1):
+               final_norm: bool = True, groups: int = 1, token_mask=None,
+               drop_keys=None):
     """Encodes images [N, H, W, C].
 
     Args:
       x: images.
-      train: unused (no dropout or batch statistics).
+      train: unused (no dropout or batch statistics; stochastic depth
+        runs when `drop_keys` are given).
       keep: optional int patch indices, raster order of the patch grid:
         [N, K] encodes those K patches of each image; [N, C, K] encodes C
         sequences per image (clones), returned as N * C rows, clone-minor.
@@ -193,6 +258,12 @@ class ViT(nn.Module):
       return_ffn: return (tokens, FFN outputs [depth, N, T, D]) (implies
         return_tokens).
       final_norm: apply the last LayerNorm.
+      token_mask: optional bool [N, K] with a 2-D `keep`: False marks
+        padding tokens, which no token attends to and pooling skips (their
+        own outputs are meaningless).
+      drop_keys: optional per-image PRNG keys [N, 2] for stochastic depth
+        (`drop_path` > 0; training only): block i draws from
+        fold_in(key, i). None: no branch is dropped (evaluation, teachers).
       groups: unused (a ResNet's per-view BatchNorm groups; a ViT has no
         batch statistics).
 
@@ -218,8 +289,20 @@ class ViT(nn.Module):
     elif self.pos_embed == 'learned':
       pos = self.param('pos_embed', nn.initializers.normal(0.02),
                        (1, gh * gw, dim))
+    elif self.pos_embed == 'interpolated':
+      if not self.pos_grid:
+        raise ValueError("pos_embed='interpolated' needs pos_grid.")
+      # DINO: trunc_normal_(std=0.02), cut at +-2 in value (never binds).
+      table = self.param(
+          'pos_embed', nn.initializers.normal(0.02),
+          (1, self.num_prefix_tokens + self.pos_grid**2, dim))
+      table = interpolated_positions(table, self.num_prefix_tokens,
+                                     self.pos_grid, (gh, gw))
+      prefix_pos, pos = (table[:, :self.num_prefix_tokens],
+                         table[:, self.num_prefix_tokens:])
     else:
-      raise ValueError(f'pos_embed {self.pos_embed!r} not sincos|learned.')
+      raise ValueError(f'pos_embed {self.pos_embed!r} not '
+                       'sincos|learned|interpolated.')
     x = x + pos.astype(x.dtype)
     if keep is not None and keep.ndim == 3:  # Clones of each image.
       x = jnp.take_along_axis(x[:, None], keep[..., None], axis=2)
@@ -237,14 +320,25 @@ class ViT(nn.Module):
                                (1, self.num_registers, dim)))
     num_prefix = sum(t.shape[1] for t in prefix)
     if prefix:
-      prefix = jnp.concatenate(prefix, axis=1).astype(x.dtype)
+      prefix = jnp.concatenate(prefix, axis=1)
+      if self.pos_embed == 'interpolated':  # DINO: the CLS has a position.
+        prefix = prefix + prefix_pos
+      prefix = prefix.astype(x.dtype)
       x = jnp.concatenate([jnp.broadcast_to(prefix, (n,) + prefix.shape[1:]),
                            x], axis=1)
+    key_mask = None
+    if token_mask is not None:
+      key_mask = jnp.concatenate(
+          [jnp.ones((n, num_prefix), bool), token_mask.astype(bool)], axis=1)
     block = nn.remat(Block) if self.remat else Block
+    rates = drop_path_rates(self.drop_path, depth)
     ffn_outputs = []
     for i in range(depth):
+      keys = (None if drop_keys is None else
+              jax.vmap(jax.random.fold_in, (0, None))(drop_keys, i))
       x = block(heads, self.mlp_ratio, self.dtype, return_ffn=return_ffn,
-                qkv_init=self.qkv_init, name=f'block{i}')(x)
+                qkv_init=self.qkv_init, drop_rate=float(rates[i]),
+                name=f'block{i}')(x, key_mask, keys)
       if return_ffn:
         x, ffn = x
         ffn_outputs.append(ffn)
@@ -254,7 +348,8 @@ class ViT(nn.Module):
       return x.astype(jnp.float32), jnp.stack(ffn_outputs)
     if return_tokens:
       return x.astype(jnp.float32)
-    return pool_tokens(x, self.pool, num_prefix).astype(jnp.float32)
+    return pool_tokens(x, self.pool, num_prefix, token_mask).astype(
+        jnp.float32)
 
 
 Backbone = ViT

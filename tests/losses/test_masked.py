@@ -75,6 +75,16 @@ def test_ijepa_values_and_layer_norm_placement():
   np.testing.assert_allclose(
       losses.ijepa(np.array([[3.]]), np.zeros((1, 1)),
                    normalize_target=False), 2.5)
+  # A validity mask (padded target tokens, docs/methods.md#i-jepa): the
+  # mean over the real tokens' elements only. Token 0 alone: d = |pred -
+  # LN| = 0.3416354, 0.0527882 (twice), 0.3416354, all < 1, so
+  # mean d^2 / 2 = 0.0298753384; token 1 alone 0.4330115635.
+  np.testing.assert_allclose(ijepa(JEPA_PRED, JEPA_TARGET, np.array([1, 0])),
+                             0.0298753384, rtol=1e-6)
+  np.testing.assert_allclose(ijepa(JEPA_PRED, JEPA_TARGET, np.array([0, 1])),
+                             0.4330115635, rtol=1e-6)
+  np.testing.assert_allclose(ijepa(JEPA_PRED, JEPA_TARGET, np.ones(2)),
+                             0.2314434510, rtol=1e-6)
 
 
 def test_data2vec_targets_loss_and_cls():

@@ -1,5 +1,7 @@
-"""DINO: outputs, objective, teacher EMA, centre, frozen last layer, jit ==
-pmap. Cheap: the smoke config's one-block ViT, 2 global + 2 local crops."""
+"""DINO: outputs, objective, teacher EMA, centre, frozen last layer, the
+official ViT's stochastic depth (student only) and interpolated positions,
+jit == pmap. Cheap: the smoke config's one- or two-block ViT, 2 global + 2
+local crops."""
 
 import functools
 import os
@@ -24,11 +26,14 @@ import method_harness as harness
 BATCH = 16
 
 
-def _config(local_crops=2, **method):
+def _config(local_crops=2, official_vit=False, **method):
   config = config_lib.load_file(
       os.path.join(REPO, 'configs', 'dino_fashion_mnist.py') + ':smoke')
   config.batch_size = BATCH
   config.aug.local_crops = local_crops
+  if official_vit:  # Two blocks: block 1 drops branches with p 0.5.
+    config.backbone.update(depth=2, pos_embed='interpolated', pos_grid=4,
+                           drop_path=0.5)
   # Test schedules that move within a few steps: tau_t 0.04 in epoch 0,
   # 0.07 from epoch 1; EMA momentum far from 1 so its effect is visible.
   config.method.update(warmup_teacher_temp=0.04, teacher_temp=0.07,
@@ -152,7 +157,8 @@ def _initial_model_params(config, total_steps):
   """The model params run_steps starts from (same seed, same init)."""
   method = methods.get('dino')(config, total_steps=total_steps,
                                steps_per_epoch=total_steps // 2)
-  tx, _ = optim.make(config, total_steps, 1)
+  tx, _ = optim.make(config, total_steps, 1,
+                     frozen_start=method.frozen_start())
   init = functools.partial(
       step_lib.init_state, method, tx, harness.NUM_CLASSES,
       jax.random.PRNGKey(config.seed),
@@ -160,10 +166,39 @@ def _initial_model_params(config, total_steps):
   return jax.jit(init)().params['model']
 
 
+def test_student_drops_paths_the_teacher_does_not():
+  config = _config(official_vit=True)
+  method = methods.get('dino')(config, total_steps=8, steps_per_epoch=2)
+  views = _views(method)
+  assert method.frozen_start()[1] == 2  # freeze_last_layer_epochs 1.0.
+
+  @functools.partial(jax.jit, static_argnums=1)
+  def forward(views, train):
+    variables = method.init(jax.random.PRNGKey(0), views)
+    return method.forward(variables.params, variables.mutables,
+                          variables.extras, views, jax.random.PRNGKey(1),
+                          train=train)[0]
+
+  trained, evaluated = forward(views, True), forward(views, False)
+  np.testing.assert_allclose(trained['teacher_logits'],
+                             evaluated['teacher_logits'], rtol=1e-6)
+  # At init the teacher is the student: equal without stochastic depth,
+  # apart for the crops whose block-1 branches were dropped or rescaled.
+  np.testing.assert_allclose(evaluated['student_logits'][:, :2],
+                             evaluated['teacher_logits'], rtol=1e-5,
+                             atol=1e-6)
+  moved = ~np.isclose(trained['student_logits'], evaluated['student_logits'],
+                      atol=1e-4).all(-1)
+  assert moved.any() and moved[:, 2:].any()  # Local crops too.
+
+
 def test_training_ema_frozen_last_layer_and_jit_equals_pmap():
   # total_steps 4, 2 steps per epoch: the last layer is frozen in steps 0-1
-  # (epoch 0), trained from step 2. One local crop: a smaller step to compile.
-  config = _config(local_crops=1)
+  # (epoch 0), trained from step 2. One local crop: a smaller step to
+  # compile. The official ViT: stochastic depth per crop of each example
+  # and the positions resized for the 14 px local crop, alike under jit and
+  # pmap.
+  config = _config(local_crops=1, official_vit=True)
   state, history = harness.assert_same_training(config, steps=3,
                                                 total_steps=4)
   student, teacher = state.params['model'], state.extras['teacher']

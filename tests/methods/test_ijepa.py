@@ -1,6 +1,7 @@
-"""I-JEPA: outputs, no leak into the context, objective, EMA target encoder
-by hand, embed from the target encoder, jit == pmap. Cheap: the smoke
-config's one-block ViT on the 4x4 grid."""
+"""I-JEPA: outputs, no leak into the context (padding included), objective
+over the real target tokens, EMA target encoder by hand, embed from the
+target encoder, jit == pmap. Cheap: the smoke config's one-block ViT on the
+4x4 grid."""
 
 import os
 
@@ -31,9 +32,11 @@ def _config(**method):
 
 
 def test_outputs_objective_and_no_leak_into_the_context():
-  method = methods.get('ijepa')(_config(), total_steps=10)
+  # K_c = 9, the whole 3x3 context block: most contexts are padded.
+  method = methods.get('ijepa')(_config(num_context_tokens=9),
+                                total_steps=10)
   k_t, k_c = method.num_target_tokens, method.num_context_tokens
-  assert method.grid == (4, 4) and k_c == 3
+  assert method.grid == (4, 4) and k_c == 9
   x = jax.random.normal(jax.random.PRNGKey(0), (BATCH, 28, 28, 1))
   ids = jnp.arange(BATCH)
 
@@ -46,6 +49,7 @@ def test_outputs_objective_and_no_leak_into_the_context():
     return variables, outputs, masks
 
   variables, outputs, masks = run(x)
+  assert 3 <= np.min(masks['context_length']) < 9  # Padding is exercised.
   assert set(variables.params) == {'backbone', 'predictor'}
   # The target encoder starts as a copy of the context encoder.
   jax.tree.map(np.testing.assert_array_equal, variables.extras['target'],
@@ -62,20 +66,27 @@ def test_outputs_objective_and_no_leak_into_the_context():
                          np.asarray(masks['targets'])[..., None], axis=2),
       rtol=1e-5, atol=1e-6)
   loss, metrics, _ = method.objective(outputs, variables.extras, 5)
+  valid = np.asarray(masks['target_valid'])
+  h, w = np.asarray(masks['target_hw'])
+  np.testing.assert_array_equal(valid.sum(-1), h * w)  # No block is cut.
   np.testing.assert_allclose(
-      loss, losses.ijepa(outputs['pred'], outputs['target']), rtol=1e-6)
+      loss, losses.ijepa(outputs['pred'][valid], outputs['target'][valid]),
+      rtol=1e-6)
   np.testing.assert_allclose(metrics['ema_momentum'], 0.998, rtol=1e-6)
-  assert metrics['context_filled'] == 0.0
+  np.testing.assert_allclose(metrics['context_tokens'],
+                             np.mean(masks['context_length']), rtol=1e-6)
 
-  # Only context patches reach the predictions: changing every other
-  # patch's pixels moves the targets, never the predictions.
+  # Only the valid context patches reach the real predictions: changing
+  # every other patch's pixels (the context's padding included) moves the
+  # targets, never those predictions.
   in_context = np.zeros((BATCH, 16, 49), np.float32)
+  context_valid = np.asarray(masks['context_valid'])
   for i, context in enumerate(np.asarray(masks['context'])):
-    in_context[i, context] = 1.0
+    in_context[i, context[context_valid[i]]] = 1.0
   outside = patches.unpatchify(jnp.asarray(1.0 - in_context), 7)
   _, moved, _ = run(x + 3.0 * outside)
-  np.testing.assert_allclose(moved['pred'], outputs['pred'], rtol=1e-5,
-                             atol=1e-5)
+  np.testing.assert_allclose(moved['pred'][valid], outputs['pred'][valid],
+                             rtol=1e-5, atol=1e-5)
   assert not np.allclose(moved['target'], outputs['target'], atol=1e-3)
 
 
@@ -109,7 +120,7 @@ def test_bad_configs():
   with pytest.raises(config_lib.ConfigError, match='cls_token'):
     methods.get('ijepa')(config)
   with pytest.raises(config_lib.ConfigError, match='num_context_tokens'):
-    methods.get('ijepa')(_config(num_context_tokens=10))
+    methods.get('ijepa')(_config(num_context_tokens=10))  # 3x3 at most.
 
 
 def test_jit_equals_pmap():
