@@ -161,7 +161,9 @@ def base_config() -> ml_collections.ConfigDict:
       linear_lr=1e-3,
       linear_batch_size=1024,
       linear_weight_decay=0.0,
-      raw_pixel_baseline=True,
+      # kNN on raw and standardised pixels and the linear probe on
+      # standardised pixels, next to the features' (evals/pixels.py).
+      pixel_baselines=True,
       # Fine-tuning (evals/finetune.py; MAE's recipe for ViTs): AdamW, peak
       # lr after a warm-up, cosine to 1e-6, label smoothing 0.1; layer-wise
       # lr decay for ViTs only. The train split is held in memory.
