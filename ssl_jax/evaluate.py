@@ -49,6 +49,7 @@ from ssl_jax import checkpoint
 from ssl_jax import cli_flags
 from ssl_jax import config_history
 from ssl_jax import config_lib
+from ssl_jax import console_log
 from ssl_jax import eval_cli
 from ssl_jax import eval_data as eval_data_lib
 from ssl_jax import eval_results
@@ -175,6 +176,7 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
   """
   protocols = eval_cli.check_protocols(protocols)
   config = config or load_config(workdir)
+  console_log.follow(workdir)  # A readable workdir: its log.txt from now.
   t0 = time.perf_counter()
   if features is None:
     _say(f'Extracting features of the newest checkpoint in {workdir}...')

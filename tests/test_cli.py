@@ -29,6 +29,12 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
              f'--workdir={workdir}', *data_flag)
   assert 'step 6/6' in out.stdout
+  # The console is quiet: TensorFlow's and XLA's start-up banners are in the
+  # workdir's log, not on stderr (console_log.py).
+  assert out.stderr == '', out.stderr
+  with open(os.path.join(workdir, 'log.txt')) as f:
+    log = f.read()
+  assert f'--workdir={workdir}' in log and 'InitializeLog' in log, log
   # The same command, made longer, continues from step 6, not from scratch
   # (a longer schedule changes the run: allowed explicitly, and recorded).
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
@@ -92,5 +98,6 @@ def test_bad_value_is_a_clear_error(tmp_path):
              f'--workdir={tmp_path / "w"}', '--config.optim.lr=-1',
              check=False)
   assert out.returncode != 0
+  assert out.stderr.startswith('FATAL: ') and out.stderr.count('\n') == 1
   assert 'config.optim.lr=-1' in out.stderr
   assert not (tmp_path / 'w').exists()
