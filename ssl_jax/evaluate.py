@@ -220,7 +220,7 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
                             std=tuple(config.data.std))
   if 'knn' in protocols:
     with _timed('knn', f'weighted kNN, k={e.knn_k}' + _ON_PIXELS[
-        e.pixel_baselines], seconds):
+        bool(e.pixel_baselines)], seconds):
       r = knn.evaluate(train_x, train_y, test_x, test_y, k=e.knn_k,
                        temperature=e.knn_temperature, num_classes=n_cls)
       results.update(knn_top1=r['top1'], knn_top5=r['top5'], knn_settings={
@@ -237,7 +237,7 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
                  lr=e.linear_lr, weight_decay=e.linear_weight_decay,
                  seed=config.seed)
     with _timed('linear', f'linear probe, {e.linear_epochs} epochs' +
-                _ON_PIXELS[e.pixel_baselines], seconds):
+                _ON_PIXELS[bool(e.pixel_baselines)], seconds):
       r = linear.evaluate(train_x, train_y, test_x, test_y,
                           num_classes=n_cls, **probe)
       results.update(linear_top1=r['top1'], linear_top5=r['top5'],
