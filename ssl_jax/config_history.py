@@ -24,10 +24,11 @@ from ssl_jax import errors
 FIRST = 'config.json'
 _LATER = re.compile(r'^config\.(\d+)(?:\.(\d+))?\.json$')
 # Prefixes of keys a resume may change (they do not change the numbers).
-FREE_KEYS = ('checkpoint.', 'log_every_steps', 'eval.', 'data.data_dir',
-             'data.manual_dir', 'data.create_data_dir', 'data.download',
-             'data.prefetch', 'parallel.', 'nonfinite_skips', 'debug.',
-             'model_init', 'fuse_views', 'allow_config_change',
+FREE_KEYS = ('checkpoint.', 'log_every_steps', 'progress_seconds', 'eval.',
+             'data.data_dir', 'data.manual_dir', 'data.create_data_dir',
+             'data.download', 'data.prefetch', 'parallel.',
+             'nonfinite_skips', 'debug.', 'model_init', 'fuse_views',
+             'allow_config_change',
              # Image files: where they are may change; what they are is
              # data.json's fingerprint (data/data_record.py).
              'data.path', 'data.labels_csv', 'data.allow_changed',

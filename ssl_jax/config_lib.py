@@ -142,7 +142,12 @@ def base_config() -> ml_collections.ConfigDict:
       # 'previous': move it to <workdir>/corrupt/ and resume from the newest
       # good one.
       on_corrupt='fail'))
+  # Rows of train_metrics.jsonl and TensorBoard (metrics.py).
   c.log_every_steps = 50
+  # The console's progress line (progress.py) when stdout is not a terminal:
+  # one every this many seconds (0: every step); a terminal's line is
+  # rewritten in place every second.
+  c.progress_seconds = 10.0
   # Consecutive non-finite steps tolerated (each skipped, not applied) before
   # the run stops; 0 stops at the first.
   c.nonfinite_skips = 0
@@ -167,7 +172,9 @@ def base_config() -> ml_collections.ConfigDict:
       linear_lr=1e-3,
       linear_batch_size=1024,
       linear_weight_decay=0.0,
-      raw_pixel_baseline=True,
+      # kNN on raw and standardised pixels and the linear probe on
+      # standardised pixels, next to the features' (evals/pixels.py).
+      pixel_baselines=True,
       # Fine-tuning (evals/finetune.py; MAE's recipe for ViTs): AdamW, peak
       # lr after a warm-up, cosine to 1e-6, label smoothing 0.1; layer-wise
       # lr decay for ViTs only. The train split is held in memory.
@@ -494,6 +501,9 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check_positive(config, 'checkpoint.every_steps')
   _check_positive(config, 'checkpoint.keep')
   _check_positive(config, 'log_every_steps')
+  _check(isinstance(config.progress_seconds, (int, float)) and
+         config.progress_seconds >= 0, 'progress_seconds',
+         config.progress_seconds, 'a number of seconds >= 0')
   _check(isinstance(config.nonfinite_skips, int) and
          config.nonfinite_skips >= 0, 'nonfinite_skips',
          config.nonfinite_skips, 'must be an integer >= 0')

@@ -4,11 +4,15 @@ Bad input (`UserError`: a config value, a dataset, a workdir), a failing
 disk (`OSError`) and a diverged run (`FloatingPointError`) end the program
 with their message alone, `FATAL: ...`, exit code 1; `--verbose` (cli_flags)
 shows the traceback too. Programming errors always keep theirs. A second
-SIGINT/SIGTERM (`Interrupted`) says what it abandoned.
+SIGINT/SIGTERM (`Interrupted`) says what it abandoned. These lines reach
+the console even while library output goes to the workdir's log
+(console_log.py).
 """
 
 import contextlib
 import sys
+
+from ssl_jax import console_log
 
 
 class UserError(ValueError):
@@ -51,7 +55,7 @@ def user_errors_exit():
   except Interrupted as e:
     if verbose():
       raise
-    print(f'STOPPED: {e}', file=sys.stderr, flush=True)
+    print(f'STOPPED: {e}', file=console_log.console(), flush=True)
     sys.exit(e.exit_code)
   except (UserError, OSError, FloatingPointError) as e:
     if verbose():

@@ -5,7 +5,9 @@ checked before TensorFlow and JAX are imported.
 first thing: flags are parsed and checked (an unknown or empty protocol, a
 map other than t-SNE or PCA, a workdir that holds no run) within a fraction
 of a second, with one `FATAL:` line, and only then is the module imported
-and its `main` run. This module imports absl only.
+and its `main` run, with library banners and warnings sent to
+WORKDIR/log.txt (console_log.py; `--verbose` shows them). This module
+imports absl only.
 """
 
 import importlib
@@ -16,6 +18,7 @@ from absl import app
 from absl import flags
 
 from ssl_jax import cli_flags
+from ssl_jax import console_log
 from ssl_jax import errors
 
 PROTOCOLS = ('knn', 'linear', 'fewshot', 'finetune', 'diagnostics')
@@ -73,5 +76,7 @@ def run_cli(module: str, argv=None) -> None:
   cli_flags.parse_flags(argv)
   with errors.user_errors_exit():
     _early_checks()
-  main = importlib.import_module(f'ssl_jax.{module}').main
-  app.run(main, argv=argv, flags_parser=cli_flags.parse_flags)
+  with console_log.quiet(cli_flags.WORKDIR.value,
+                         enabled=not errors.verbose()):
+    main = importlib.import_module(f'ssl_jax.{module}').main
+    app.run(main, argv=argv, flags_parser=cli_flags.parse_flags)

@@ -7,6 +7,9 @@ read), the newest step and, under `protocols`, each protocol's step,
 dataset, splits, settings and time, since merged results may come from
 different checkpoints. Each evaluation is also appended, whole, to
 eval/history.jsonl, so earlier results stay readable after a re-evaluation.
+`baselines` and `margin_over_best_pixel_baseline` are derived from the
+merged pixel-baseline keys (`with_baselines`), so they always agree with
+the results beside them.
 """
 
 import datetime
@@ -15,9 +18,21 @@ import os
 
 RESULTS = os.path.join('eval', 'results.json')
 HISTORY = os.path.join('eval', 'history.jsonl')
-_PREFIXES = {'knn': ('knn_', 'raw_pixel_knn_'), 'linear': ('linear_',),
+# The pixel baselines (evals/pixels.py): name -> (the protocol they run
+# with, the prefix of their flat keys, their row in the tables).
+PIXEL_BASELINES = {
+    'knn_raw_pixels': ('knn', 'raw_pixel_knn_', 'kNN (raw pixels)'),
+    'knn_standardised_pixels': ('knn', 'standardised_pixel_knn_',
+                                'kNN (standardised pixels)'),
+    'linear_standardised_pixels': ('linear', 'standardised_pixel_linear_',
+                                   'linear probe (standardised pixels)'),
+}
+_PREFIXES = {'knn': ('knn_', 'raw_pixel_knn_', 'standardised_pixel_knn_'),
+             'linear': ('linear_', 'standardised_pixel_linear_'),
              'fewshot': ('fewshot_',), 'finetune': ('finetune_',),
              'diagnostics': ('diagnostics', 'singular_values')}
+# Derived from the flat keys by with_baselines, after every merge.
+BASELINES, MARGIN = 'baselines', 'margin_over_best_pixel_baseline'
 
 
 def protocol_of(key: str) -> str | None:
@@ -47,6 +62,8 @@ def describe_protocols(results: dict, names, seconds: dict) -> dict:
                  'eval_split': results['eval_split'],
                  'settings': settings(name, results),
                  'seconds': seconds.get(name), 'time': now}
+          | ({'pixel_baseline_seconds': seconds[f'{name}_pixels']}
+             if f'{name}_pixels' in seconds else {})
           for name in names}
 
 
@@ -72,6 +89,29 @@ def merge(old: dict | None, new: dict) -> dict:
   return merged
 
 
+def with_baselines(results: dict) -> dict:
+  """`results` plus `baselines` (each pixel baseline's top-1, top-5,
+  protocol and label) and `margin_over_best_pixel_baseline`: by how many
+  percentage points the features' kNN and linear top-1 beat (> 0) or lose
+  to (< 0) the best pixel baseline of any protocol, and which one that is.
+  Without labels there are no baselines and neither key."""
+  out = {k: v for k, v in results.items() if k not in (BASELINES, MARGIN)}
+  found = {name: {'top1': out[f'{prefix}top1'],
+                  'top5': out.get(f'{prefix}top5'), 'protocol': protocol,
+                  'label': label}
+           for name, (protocol, prefix, label) in PIXEL_BASELINES.items()
+           if f'{prefix}top1' in out}
+  if not found:
+    return out
+  best = max(found, key=lambda name: found[name]['top1'])
+  margin = {'best_baseline': best, 'best_baseline_top1': found[best]['top1'],
+            'units': 'percentage points'}
+  for key in ('knn_top1', 'linear_top1'):
+    if key in out:
+      margin[key] = round(100 * (out[key] - found[best]['top1']), 2)
+  return out | {BASELINES: found, MARGIN: margin}
+
+
 def read(workdir: str) -> dict | None:
   path = os.path.join(workdir, RESULTS)
   if not os.path.isfile(path):
@@ -89,7 +129,7 @@ def read(workdir: str) -> dict | None:
 def write(workdir: str, results: dict) -> dict:
   """Merges `results` into results.json (atomically), appends it to
   history.jsonl; returns what results.json now holds."""
-  merged = merge(read(workdir), results)
+  merged = with_baselines(merge(read(workdir), results))
   os.makedirs(os.path.join(workdir, 'eval'), exist_ok=True)
   path = os.path.join(workdir, RESULTS)
   with open(path + '.tmp', 'w', encoding='utf-8') as f:

@@ -7,9 +7,12 @@ knn,linear).
 
 Protocols, on the backbone's pooled features of the
 evaluation view (centre crop, no augmentation), trained on the train split
-and scored on the eval split: weighted k-NN (cosine, k=200, T=0.07) with the
-same k-NN on raw pixels as the baseline an SSL feature must beat; a linear
-probe; few-shot ridge regression; collapse diagnostics. `finetune` trains
+and scored on the eval split: weighted k-NN (cosine, k=200, T=0.07); a linear
+probe; few-shot ridge regression; collapse diagnostics. kNN and the linear
+probe also run on pixels (`config.eval.pixel_baselines`, evals/pixels.py):
+kNN on raw and on standardised pixels, the probe on standardised pixels,
+the baselines an SSL feature must beat; the table and results.json say by
+how many points the features beat the best of them. `finetune` trains
 the whole backbone and a new head (evals/finetune.py). Prints a table and
 merges them into `DIR/eval/results.json` (the protocols run replace their
 earlier results, the others are kept; every run is also appended to
@@ -46,9 +49,11 @@ from ssl_jax import checkpoint
 from ssl_jax import cli_flags
 from ssl_jax import config_history
 from ssl_jax import config_lib
+from ssl_jax import console_log
 from ssl_jax import eval_cli
 from ssl_jax import eval_data as eval_data_lib
 from ssl_jax import eval_results
+from ssl_jax import eval_table
 from ssl_jax import methods
 from ssl_jax import step as step_lib
 from ssl_jax import train
@@ -59,6 +64,7 @@ from ssl_jax.evals import fewshot
 from ssl_jax.evals import finetune
 from ssl_jax.evals import knn
 from ssl_jax.evals import linear
+from ssl_jax.evals import pixels
 
 PROTOCOLS = eval_cli.PROTOCOLS
 DEFAULT_PROTOCOLS = eval_cli.DEFAULT_PROTOCOLS
@@ -135,14 +141,28 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+_ON_PIXELS = {True: ', on the features and on pixels (baselines)',
+              False: ''}
+
+
 @contextlib.contextmanager
-def _timed(name: str, what: str, seconds: dict):
-  """Says what runs (evaluation takes minutes), records its seconds."""
-  _say(f'{name}: {what}...')
+def _stopwatch(name: str, seconds: dict):
   t0 = time.perf_counter()
   yield
   seconds[name] = time.perf_counter() - t0
-  _say(f'{name}: done in {seconds[name]:.1f} s.')
+
+
+@contextlib.contextmanager
+def _timed(name: str, what: str, seconds: dict):
+  """Says what runs (evaluation takes minutes), records its seconds (and
+  those of its pixel baselines, `<name>_pixels`, when they ran)."""
+  _say(f'{name}: {what}...')
+  with _stopwatch(name, seconds):
+    yield
+  pixel_seconds = seconds.get(f'{name}_pixels')
+  _say(f'{name}: done in {seconds[name]:.1f} s' + (
+      f' ({pixel_seconds:.1f} s of it on pixels).' if pixel_seconds
+      else '.'))
 
 
 def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
@@ -156,6 +176,7 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
   """
   protocols = eval_cli.check_protocols(protocols)
   config = config or load_config(workdir)
+  console_log.follow(workdir)  # A readable workdir: its log.txt from now.
   t0 = time.perf_counter()
   if features is None:
     _say(f'Extracting features of the newest checkpoint in {workdir}...')
@@ -184,36 +205,52 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
 
   # --------------------------------------------------------------- protocols
   n_cls, seconds = ev.num_classes, {}
+  views = {}
+
+  def view(split):  # uint8 evaluation views, read once: pixels, fine-tuning.
+    if split not in views:
+      views[split] = features_lib.eval_view_images(
+          ev.builder, split, image_size=config.data.image_size,
+          arrays=arrays.get(split))
+    return views[split]
+
+  pixel_data = lambda: dict(train=view(ev.train_split),
+                            test=view(ev.eval_split),
+                            mean=tuple(config.data.mean),
+                            std=tuple(config.data.std))
   if 'knn' in protocols:
-    with _timed('knn', f'weighted kNN, k={e.knn_k}', seconds):
+    with _timed('knn', f'weighted kNN, k={e.knn_k}' + _ON_PIXELS[
+        bool(e.pixel_baselines)], seconds):
       r = knn.evaluate(train_x, train_y, test_x, test_y, k=e.knn_k,
                        temperature=e.knn_temperature, num_classes=n_cls)
       results.update(knn_top1=r['top1'], knn_top5=r['top5'], knn_settings={
           'k': r['k'], 'temperature': r['temperature'],
           'similarity': 'cosine', 'weights': 'exp(s/T)',
-          'raw_pixel_baseline': bool(e.raw_pixel_baseline)})
-      if e.raw_pixel_baseline:
-        raw = lambda s: features_lib.raw_pixels(
-            ev.builder, s, image_size=config.data.image_size,
-            arrays=arrays.get(s))
-        r = knn.evaluate(*raw(ev.train_split), *raw(ev.eval_split),
-                         k=e.knn_k, temperature=e.knn_temperature,
-                         num_classes=n_cls)
-        results.update(raw_pixel_knn_top1=r['top1'],
-                       raw_pixel_knn_top5=r['top5'])
+          'pixel_baselines': bool(e.pixel_baselines)})
+      if e.pixel_baselines:
+        with _stopwatch('knn_pixels', seconds):
+          results.update(pixels.flat(pixels.knn_baselines(
+              **pixel_data(), k=e.knn_k, temperature=e.knn_temperature,
+              num_classes=n_cls)))
   if 'linear' in protocols:
-    with _timed('linear', f'linear probe, {e.linear_epochs} epochs',
-                seconds):
-      r = linear.evaluate(
-          train_x, train_y, test_x, test_y, num_classes=n_cls,
-          epochs=e.linear_epochs, batch_size=e.linear_batch_size,
-          lr=e.linear_lr, weight_decay=e.linear_weight_decay,
-          seed=config.seed)
+    probe = dict(epochs=e.linear_epochs, batch_size=e.linear_batch_size,
+                 lr=e.linear_lr, weight_decay=e.linear_weight_decay,
+                 seed=config.seed)
+    with _timed('linear', f'linear probe, {e.linear_epochs} epochs' +
+                _ON_PIXELS[bool(e.pixel_baselines)], seconds):
+      r = linear.evaluate(train_x, train_y, test_x, test_y,
+                          num_classes=n_cls, **probe)
       results.update(linear_top1=r['top1'], linear_top5=r['top5'],
                      linear_train_top1=r['train_top1'],
                      linear_settings={k: r[k] for k in (
                          'epochs', 'lr', 'batch_size', 'optimizer',
-                         'weight_decay')} | {'features': 'standardised'})
+                         'weight_decay')} | {'features': 'standardised',
+                                             'pixel_baselines': bool(
+                                                 e.pixel_baselines)})
+      if e.pixel_baselines:
+        with _stopwatch('linear_pixels', seconds):
+          results.update(pixels.flat(pixels.linear_baseline(
+              **pixel_data(), num_classes=n_cls, **probe)))
   if 'fewshot' in protocols:
     with _timed('fewshot', 'few-shot ridge regression', seconds):
       results.update(fewshot.evaluate(train_x, train_y, test_x, test_y,
@@ -221,9 +258,6 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
   if 'finetune' in protocols:
     with _timed('finetune', f'fine-tuning, {e.finetune_epochs} epochs',
                 seconds):
-      view = lambda s: features_lib.eval_view_images(
-          ev.builder, s, image_size=config.data.image_size,
-          arrays=arrays.get(s))
       r = finetune.evaluate(
           p.method, f.state, *view(ev.train_split), *view(ev.eval_split),
           num_classes=n_cls, epochs=e.finetune_epochs, lr=e.finetune_lr,
@@ -242,56 +276,13 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
   results['eval_seconds'] = time.perf_counter() - t0
   results['protocols'] = eval_results.describe_protocols(results, protocols,
                                                          seconds)
+  results = eval_results.with_baselines(results)
   if write and jax.process_index() == 0:
     return eval_results.write(workdir, results)
   return results
 
 
-def format_table(results: dict) -> str:
-  """The results as an aligned text table."""
-  rows = [('protocol', 'top-1', 'top-5', 'settings')]
-  if 'knn_top1' in results:
-    s = results['knn_settings']
-    knn_note = f"k={s['k']}, T={s['temperature']}, cosine"
-    rows.append(('kNN (SSL features)', f"{results['knn_top1']:.4f}",
-                 f"{results['knn_top5']:.4f}", knn_note))
-    if 'raw_pixel_knn_top1' in results:
-      rows.append(('kNN (raw pixels)', f"{results['raw_pixel_knn_top1']:.4f}",
-                   f"{results['raw_pixel_knn_top5']:.4f}", knn_note))
-  if 'linear_top1' in results:
-    s = results['linear_settings']
-    rows.append(('linear probe', f"{results['linear_top1']:.4f}",
-                 f"{results['linear_top5']:.4f}",
-                 f"{s['epochs']} ep, {s['optimizer']}, lr {s['lr']}"))
-  if 'finetune_top1' in results:
-    s = results['finetune_settings']
-    decay = (f", layer decay {s['layer_decay']}" if s['layer_decay'] is not None
-             else '')
-    rows.append(('fine-tuning', f"{results['finetune_top1']:.4f}",
-                 f"{results['finetune_top5']:.4f}",
-                 f"{s['epochs']} ep, {s['optimizer']}, lr {s['lr']}{decay}"))
-  for shots in results.get('fewshot_shots', []):
-    rows.append((f'{shots}-shot ridge',
-                 f"{results[f'fewshot_{shots}shot_top1_mean']:.4f}", '',
-                 f"± {results[f'fewshot_{shots}shot_top1_std']:.4f} over "
-                 f"{len(results['fewshot_seeds'])} seeds"))
-  if 'diagnostics' in results:
-    d = results['diagnostics']
-    rows.append(('RankMe (test features)', f"{d['rankme']:.1f}", '',
-                 f"of {d['dim']} dims; normalised std {d['normalized_std']:.3f}"
-                 + (' COLLAPSED' if d['collapsed'] else '')))
-  widths = [max(len(r[i]) for r in rows) for i in range(4)]
-  lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-  lines.insert(1, '  '.join('-' * w for w in widths))
-  head = (f"{results['method']} step {results['step']} on "
-          f"{results['dataset']} ({results['eval_split']}), "
-          f"{results['feature_dim']}-d features")
-  older = [f"{name} of step {entry.get('step')}" for name, entry in
-           results.get('protocols', {}).items()
-           if entry.get('step') != results['step']]
-  if older:  # Merged from earlier evaluations (eval_results.py).
-    lines.append(f'Kept from earlier evaluations: {", ".join(older)}.')
-  return head + '\n' + '\n'.join(lines)
+format_table = eval_table.format_table  # Report, notebook, tests.
 
 
 def main(argv):

@@ -1,8 +1,7 @@
-"""Metric writers (TensorBoard + JSONL) and the console progress line.
+"""Metric writers (TensorBoard + JSONL) and the input-wait measure.
 
 Only process 0 writes files; other processes log nothing (clu's
-`just_logging`). Throughput excludes compile time: the clock starts after the
-first step has finished.
+`just_logging`). The console's progress line is progress.py.
 """
 
 import json
@@ -10,7 +9,6 @@ import os
 import time
 
 import jax
-import numpy as np
 from clu import metric_writers
 
 
@@ -123,42 +121,3 @@ class DataWait:
     self._waited, self._window = 0.0, now
     return fraction
 
-
-class Progress:
-  """Console line: step, loss, images/s (after compile), ETA."""
-
-  def __init__(self, total_steps: int, global_batch: int, start_step: int):
-    self.total_steps = total_steps
-    self.global_batch = global_batch
-    self._t0 = None
-    self._step0 = start_step
-    self.compile_seconds = None
-    self._start = time.perf_counter()
-
-  def first_step_done(self, step: int) -> None:
-    """Call once the first (compiling) step has finished."""
-    self.compile_seconds = time.perf_counter() - self._start
-    self._t0 = time.perf_counter()
-    self._step0 = step
-
-  def images_per_second(self, step: int) -> float:
-    if self._t0 is None or step <= self._step0:
-      return float('nan')
-    return ((step - self._step0) * self.global_batch /
-            (time.perf_counter() - self._t0))
-
-  def line(self, step: int, scalars: dict) -> str:
-    rate = scalars.get('images_per_second', self.images_per_second(step))
-    eta = (self.total_steps - step) * self.global_batch / rate
-    eta_text = ('?' if not np.isfinite(eta) else
-                time.strftime('%H:%M:%S', time.gmtime(eta)))
-    probe = scalars.get('probe_top1')
-    probe_text = f' probe {probe:.3f}' if probe is not None else ''
-    return (f'step {step}/{self.total_steps} loss {scalars["loss"]:.4f}'
-            f'{probe_text} lr {scalars.get("lr", float("nan")):.4g} '
-            f'{rate:.1f} img/s ({rate / jax.device_count():.1f}/device) '
-            f'ETA {eta_text}')
-
-  def log(self, step: int, scalars: dict) -> None:
-    if jax.process_index() == 0:  # One console line per step, not per host.
-      print(self.line(step, scalars), flush=True)

@@ -38,6 +38,7 @@ from absl import logging
 
 from ssl_jax import cli_flags
 from ssl_jax import config_lib
+from ssl_jax import console_log
 from ssl_jax import eval_data
 from ssl_jax import eval_cli
 from ssl_jax import eval_results
@@ -199,6 +200,7 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
     raise config_lib.UserError(f'map_method={map_method!r}; allowed: '
                                f'{plots.MAP_METHODS}.')
   config = evaluate.load_config(workdir)
+  console_log.follow(workdir)  # A readable workdir: its log.txt from now.
   feats = evaluate.extract_features(workdir, config)
   results = read_results(workdir)
   if missing := eval_results.missing(results, protocols, feats.step):

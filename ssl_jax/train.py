@@ -10,6 +10,7 @@ console says where the run starts, what changed since the workdir's last
 run, and when it compiles.
 """
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -25,12 +26,14 @@ from ssl_jax import checkpoint
 from ssl_jax import config_checks
 from ssl_jax import config_history
 from ssl_jax import config_lib
+from ssl_jax import console_log
 from ssl_jax import errors
 from ssl_jax import guards
 from ssl_jax import metrics as metrics_lib
 from ssl_jax import model_init
 from ssl_jax import optim
 from ssl_jax import parallel
+from ssl_jax import progress as progress_lib
 from ssl_jax import step as step_lib
 from ssl_jax.data import data_record
 from ssl_jax.data import image_source
@@ -284,6 +287,7 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   # ------------------------------------------------------------------- state
   state, start, ckpt, abstract = restore_or_init(p, config, workdir)
   written = config_history.record(config, workdir, start, diffs)
+  console_log.follow(workdir)  # The workdir exists: its log.txt from now.
   if files:
     data_record.record(workdir, p.builder, start)
     _say(f'Data: {p.builder.summary()}.')
@@ -313,17 +317,18 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
 
   # -------------------------------------------------------------------- loop
   writer = metrics_lib.create_writer(workdir)
-  progress = metrics_lib.Progress(p.total_steps, config.batch_size, start)
+  progress = progress_lib.Progress(p.total_steps, config.batch_size, start,
+                                   every_seconds=config.progress_seconds)
   nonfinite = guards.NonFiniteGuard(config.nonfinite_skips,
                                     last_saved=start or None)
   stop = guards.StopRequest()
   stream = train_stream(p, config, start)
   batches = metrics_lib.DataWait(stream)
-  step, pending = start, None
+  step, pending, previous = start, None, None
   _say(f'Compiling the train step; step {start + 1} runs once it is '
        'compiled...')
   try:
-    with stop.installed():
+    with stop.installed(), contextlib.closing(progress):
       for step in range(start + 1, last_step + 1):
         batch = batches.next()
         if batch is None:
@@ -332,13 +337,16 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
         state, metrics = train_step(state, batch)
         if pending:  # Last step's flag: checked while this step runs.
           nonfinite.check(*pending)
-        pending = (step, metrics)
+        if previous and progress.due():  # Last step's metrics: ready too.
+          progress.show(*previous)
+        pending = previous = (step, metrics)
         if step == start + 1:
           jax.block_until_ready(metrics)
           progress.first_step_done(step)
           batches.fraction()  # Compile time is not input time.
-          _say(f'Step {step} done in {progress.compile_seconds:.1f} s '
-               '(compile included).')
+          progress.say(f'Step {step} done in {progress.compile_seconds:.1f} '
+                       's (compile included).')
+          progress.show(step, metrics)
         log_now = step % config.log_every_steps == 0 or step == last_step
         if log_now:
           scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -348,7 +356,8 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
             scalars['skipped_images'] = stream.count
           writer.write_scalars(step, scalars)
           writer.flush()  # Readable while training runs (cheap at log steps).
-          progress.log(step, scalars)
+        if step == last_step:
+          progress.show(step, metrics)  # The last line, whatever the time.
         preempted = stop.agreed(step, sync_all=log_now)
         if (preempted or step % config.checkpoint.every_steps == 0
             or step == last_step):
@@ -358,6 +367,7 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
           nonfinite.last_saved = step
         if preempted:
           ckpt.finish()
+          progress.close()  # Every process says it stopped.
           print(f'Stopped by {stop.signal_name or "preemption"} at step '
                 f'{step}: checkpoint saved. Run the same command to resume.',
                 flush=True)

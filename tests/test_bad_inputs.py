@@ -247,7 +247,7 @@ def test_evaluate_merges_protocols_and_keeps_a_history(tmp_path, capsys):
   x = rng.normal(size=(240, 8)).astype(np.float32)
   y = (np.arange(240) % 4).astype(np.int32)
   config = config_lib.base_config()
-  config.eval.update(raw_pixel_baseline=False, knn_k=5, linear_epochs=2)
+  config.eval.update(pixel_baselines=False, knn_k=5, linear_epochs=2)
   plan = types.SimpleNamespace(num_classes=4, builder=None)
   feats = lambda step: evaluate.Features(step, plan, None, {}, x[:160],
                                          y[:160], x[160:], y[160:])

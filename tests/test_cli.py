@@ -29,6 +29,12 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
              f'--workdir={workdir}', *data_flag)
   assert 'step 6/6' in out.stdout
+  # The console is quiet: TensorFlow's and XLA's start-up banners are in the
+  # workdir's log, not on stderr (console_log.py).
+  assert out.stderr == '', out.stderr
+  with open(os.path.join(workdir, 'log.txt')) as f:
+    log = f.read()
+  assert f'--workdir={workdir}' in log and 'InitializeLog' in log, log
   # The same command, made longer, continues from step 6, not from scratch
   # (a longer schedule changes the run: allowed explicitly, and recorded).
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
@@ -41,14 +47,30 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   out = _run('ssl_jax.evaluate', f'--workdir={workdir}',
              '--protocols=knn,linear,fewshot,finetune,diagnostics',
              unoptimised=False)
-  assert 'kNN (raw pixels)' in out.stdout and 'linear probe' in out.stdout
+  for row in ('kNN (raw pixels)', 'kNN (standardised pixels)',
+              'linear probe (SSL features)',
+              'linear probe (standardised pixels)',
+              'SSL features vs the best pixel baseline'):
+    assert row in out.stdout, row
   assert 'fine-tuning' in out.stdout
   assert '5-shot ridge' in out.stdout and 'RankMe' in out.stdout
   with open(os.path.join(workdir, 'eval', 'results.json')) as f:
     results = json.load(f)
   for key in ('knn_top1', 'linear_top1', 'raw_pixel_knn_top1', 'step',
-              'finetune_top1'):
+              'finetune_top1', 'standardised_pixel_knn_top1',
+              'standardised_pixel_linear_top1'):
     assert key in results, key
+  # The margin is over the best of the three baselines (test_pixels.py
+  # checks the arithmetic).
+  margin = results['margin_over_best_pixel_baseline']
+  best = margin['best_baseline']
+  assert sorted(results['baselines']) == sorted(
+      ['knn_raw_pixels', 'knn_standardised_pixels',
+       'linear_standardised_pixels'])
+  assert margin['best_baseline_top1'] == max(
+      b['top1'] for b in results['baselines'].values())
+  assert margin['knn_top1'] == round(100 * (
+      results['knn_top1'] - results['baselines'][best]['top1']), 2)
   assert results['step'] == 8
   assert results['knn_settings']['k'] == 20
   assert 0.1 < results['knn_top1'] <= 1.0
@@ -76,5 +98,6 @@ def test_bad_value_is_a_clear_error(tmp_path):
              f'--workdir={tmp_path / "w"}', '--config.optim.lr=-1',
              check=False)
   assert out.returncode != 0
+  assert out.stderr.startswith('FATAL: ') and out.stderr.count('\n') == 1
   assert 'config.optim.lr=-1' in out.stderr
   assert not (tmp_path / 'w').exists()

@@ -32,7 +32,9 @@ def _cli(workdir, data_dir, *extra):
   return [sys.executable, '-m', 'ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
           f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
           f'--config.total_steps={TOTAL}', '--config.checkpoint.every_steps=1',
-          '--config.log_every_steps=1', *extra]
+          '--config.log_every_steps=1',
+          '--config.progress_seconds=0',  # A console line every step.
+          *extra]
 
 
 def _final_params(workdir):

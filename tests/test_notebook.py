@@ -46,8 +46,9 @@ def test_quickstart_runs_top_to_bottom(fmnist_data_dir, tmp_path,
   for table in ('simclr step 6 on fashion_mnist_offline (test[:1000])',
                 'align_uniform step 6 on fashion_mnist_offline'):
     assert table in text, table
-  for row in ('kNN (SSL features)', 'kNN (raw pixels)', 'linear probe',
-              'RankMe (test features)'):
+  for row in ('kNN (SSL features)', 'kNN (raw pixels)',
+              'kNN (standardised pixels)', 'linear probe (SSL features)',
+              'linear probe (standardised pixels)', 'RankMe (test features)'):
     # Table rows start with their name (progress lines name them too).
     rows = [l for l in text.splitlines() if l.startswith(row)]
     assert len(rows) == 2, (row, rows)

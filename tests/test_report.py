@@ -71,9 +71,12 @@ def test_report_evaluates_then_writes_every_picture(workdir, tmp_path):
     text = f.read()
   for name, heading in report.PICTURES.items():
     assert f'![{heading}]({name}.png)' in text
-  for key in ('knn_top1', 'raw_pixel_knn_top1', 'linear_top1'):
+  for key in ('knn_top1', 'raw_pixel_knn_top1', 'linear_top1',
+              'standardised_pixel_knn_top1',
+              'standardised_pixel_linear_top1'):
     assert f'| {key} | {results[key]:.4f} |' in text, key
   assert 'kNN (SSL features)' in text and 'RankMe' in text
+  assert 'SSL features vs the best pixel baseline' in text
   assert 'PCA of 1000 class-stratified `test[:1000]`' in text
   assert 'of 2048 `train[:2048]` examples' in text
 

@@ -72,6 +72,7 @@ def test_a_changed_batch_shape_is_a_recompile_error(smoke_config, tmp_path,
     ('aug.flip_p', 1.5, 'probabilities'),
     ('parallel.mode', 'spmd', 'allowed values'),
     ('parallel.mesh_fsdp', 3, 'mesh_fsdp'),
+    ('progress_seconds', -1.0, 'progress_seconds'),
 ])
 def test_bad_values_fail_before_any_write(smoke_config, tmp_path, key, value,
                                           message):

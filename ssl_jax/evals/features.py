@@ -48,7 +48,7 @@ def extract(embed_fn, state, builder, split: str, *, mesh,
 
 def eval_view_images(builder, split: str, *, image_size: int, arrays=None):
   """uint8 evaluation views [N, S, S, C] and labels of a whole split, in
-  memory (raw-pixel kNN, fine-tuning)."""
+  memory (pixel baselines, fine-tuning)."""
   images, labels = [], []
   for batch, batch_labels, valid in pipeline.eval_batches(
       builder, split, batch_size=4096, image_size=image_size, arrays=arrays):
@@ -56,9 +56,3 @@ def eval_view_images(builder, split: str, *, image_size: int, arrays=None):
     labels.append(batch_labels[valid])
   return np.concatenate(images), np.concatenate(labels).astype(np.int32)
 
-
-def raw_pixels(builder, split: str, *, image_size: int, arrays=None):
-  """Flattened [0, 1] pixels of the evaluation view (the kNN baseline)."""
-  images, labels = eval_view_images(builder, split, image_size=image_size,
-                                    arrays=arrays)
-  return images.reshape(len(images), -1).astype(np.float32) / 255.0, labels
