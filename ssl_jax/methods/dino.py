@@ -131,15 +131,27 @@ class _Model(nn.Module):
   head: nn.Module
 
   def __call__(self, groups, train: bool = True, drop_keys=None):
-    """`drop_keys`: per-image keys of each group, for a ViT's stochastic
-    depth (None: none)."""
+    """`groups`: same-size crops, image-major ([N * C, ...], the C crops of
+    an image together); `drop_keys`: their per-crop keys, for a ViT's
+    stochastic depth (None: none).
+
+    Returns features [N, C_0, D] of the first group, and the head's
+    embedding and logits [N, C, ...] of all crops (C = all groups' crops).
+    Image-major all the way: each device's rows of the batch stay on it,
+    so a sharded batch needs no all-gather of the 65536-wide logits (a
+    crop-major concatenation split each crop over a subset of devices).
+    """
     if drop_keys is None:
       features = [self.backbone(x, train=train) for x in groups]
     else:
       features = [self.backbone(x, train=train, drop_keys=k)
                   for x, k in zip(groups, drop_keys)]
-    z, logits = self.head(jnp.concatenate(features), train=train)
-    return features[0], z, logits
+    n = groups[0].shape[0] // _NUM_GLOBAL
+    per_image = [f.reshape(n, -1, f.shape[-1]) for f in features]
+    crops = jnp.concatenate(per_image, axis=1)  # [N, C, D]
+    z, logits = self.head(crops.reshape(-1, crops.shape[-1]), train=train)
+    return (per_image[0], z.reshape(n, -1, z.shape[-1]),
+            logits.reshape(n, -1, logits.shape[-1]))
 
   def features(self, x):
     return self.backbone(x, train=False)
@@ -182,9 +194,12 @@ class Method(base.MethodBase):
 
   # ----------------------------------------------------------------- hooks
   def _groups(self, views, teacher: bool):
-    groups = [jnp.concatenate(views[:_NUM_GLOBAL])]
+    """Same-size crops as one batch each, image-major (see _Model)."""
+    image_major = lambda vs: jnp.stack(vs, axis=1).reshape(
+        (-1,) + vs[0].shape[1:])
+    groups = [image_major(views[:_NUM_GLOBAL])]
     if not teacher and len(views) > _NUM_GLOBAL:
-      groups.append(jnp.concatenate(views[_NUM_GLOBAL:]))
+      groups.append(image_major(views[_NUM_GLOBAL:]))
     return groups
 
   def init(self, rng, views):
@@ -210,16 +225,15 @@ class Method(base.MethodBase):
     ids = jnp.arange(n) if example_ids is None else example_ids
     per_image = jax.vmap(jax.random.fold_in, (None, 0))(rng, ids)
     crop = lambda c: jax.vmap(jax.random.fold_in, (0, None))(per_image, c)
-    keys = [jnp.concatenate([crop(c) for c in range(_NUM_GLOBAL)])]
+    image_major = lambda cs: jnp.stack([crop(c) for c in cs], axis=1).reshape(
+        (-1,) + per_image.shape[1:])
+    keys = [image_major(range(_NUM_GLOBAL))]
     if len(views) > _NUM_GLOBAL:
-      keys.append(jnp.concatenate([crop(c) for c in range(_NUM_GLOBAL,
-                                                          len(views))]))
+      keys.append(image_major(range(_NUM_GLOBAL, len(views))))
     return keys
 
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
-    n = views[0].shape[0]
-    k = self.config.method.out_dim
     student_vars = mutables['student']
     drop_keys = self._drop_keys(views, rng, example_ids) if train else None
     (h, z, logits), student_vars = self.model.apply(
@@ -229,13 +243,12 @@ class Method(base.MethodBase):
     (_, _, teacher_logits), teacher_vars = self.model.apply(
         {'params': extras['teacher'], **teacher_vars},
         self._groups(views, True), train=train, mutable=list(teacher_vars))
-    # Batch axis first: the pmap trainer all-gathers along axis 0.
-    batch_first = lambda x: jnp.swapaxes(x.reshape(-1, n, k), 0, 1)
+    # Batch axis first (the pmap trainer all-gathers along axis 0).
     outputs = {
-        'student_logits': batch_first(logits),  # [N, 2 + M, K]
-        'teacher_logits': jax.lax.stop_gradient(batch_first(teacher_logits)),
-        'features': h[:n],  # Student backbone, global crop 0.
-        'embedding': z[:n],  # Student bottleneck, global crop 0.
+        'student_logits': logits,  # [N, 2 + M, K]
+        'teacher_logits': jax.lax.stop_gradient(teacher_logits),
+        'features': h[:, 0],  # Student backbone, global crop 0.
+        'embedding': z[:, 0],  # Student bottleneck, global crop 0.
     }
     return outputs, {'student': student_vars, 'teacher': teacher_vars}
 

@@ -199,8 +199,12 @@ def test_training_ema_frozen_last_layer_and_jit_equals_pmap():
   # and the positions resized for the 14 px local crop, alike under jit and
   # pmap.
   config = _config(local_crops=1, official_vit=True)
+  # AdamW's first steps move a weight by about lr * g / |g| whatever |g|:
+  # on a weight whose gradient is round-off (block 1 drops its branch for
+  # most crops) jit's and pmap's summation orders give steps up to 2.5e-5
+  # apart; every other weight agrees to 2e-5 as elsewhere.
   state, history = harness.assert_same_training(config, steps=3,
-                                                total_steps=4)
+                                                total_steps=4, atol=5e-5)
   student, teacher = state.params['model'], state.extras['teacher']
   initial = _initial_model_params(config, total_steps=4)
   last = lambda tree: np.asarray(tree['head']['last_layer']['kernel'])
