@@ -5,9 +5,12 @@
   ...simclr_fashion_mnist.py:backbone=vit    the same with a small ViT
 
 The default is the CPU demo, chosen by measurement on a 2-core CPU (README,
-"Measured"): pretraining + evaluation in under 15 minutes, with kNN accuracy
-above the raw-pixel kNN baseline. What was measured (3 epochs unless said,
-kNN k=200 on the test split; raw pixels: 0.7913):
+"Measured"): pretraining + evaluation in under 15 minutes on a quiet
+machine. Its kNN accuracy is above the kNN on raw pixels (0.7913) but below
+the stronger pixel baselines the evaluation also reports: kNN on
+standardised pixels 0.8212, a linear probe on them 0.8442 (the goal of
+beating the best by 3 points is not reached at this budget). What was
+measured (3 epochs unless said, kNN k=200 on the test split):
   ResNet-18 x0.125, B 256, tau 0.2, LARS 1.0        0.7906  (405 img/s)
   ... tau 0.5, B 128                                0.7770
   ... crops (0.35, 1)                               0.7891
