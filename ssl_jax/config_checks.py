@@ -8,7 +8,6 @@ here, since a bad depth or width would otherwise surface from deep inside
 the model's initialisation.
 """
 
-import importlib.util
 import sys
 
 from ssl_jax import errors
@@ -116,9 +115,8 @@ def validate_backbone(config) -> None:
   b = config.backbone
   name = b.name
   if name not in ('resnet', 'vit'):
-    check(isinstance(name, str) and importlib.util.find_spec(
-        f'ssl_jax.models.{name}') is not None, 'backbone.name', name,
-          'built in: resnet, vit (or a module ssl_jax/models/<name>.py)')
+    from ssl_jax import models  # pylint: disable=g-import-not-at-top
+    models.backbone_class(name)  # ConfigError naming what it tried.
     return
   if name == 'resnet':
     if 'depth' in b:
@@ -164,13 +162,10 @@ def validate_backbone(config) -> None:
 
 
 def method_class(config):
-  """The Method class of config.method.name, or ConfigError listing the
-  available ones."""
+  """The Method class of config.method.name (built in or an import path), or
+  ConfigError naming what was tried and the available ones."""
   from ssl_jax import methods  # pylint: disable=g-import-not-at-top
-  try:
-    return methods.get(config.method.name)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
+  return methods.get(config.method.name)
 
 
 def validate_method(config):

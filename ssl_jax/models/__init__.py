@@ -6,7 +6,23 @@ import path, so adding one edits no table."""
 import dataclasses
 import importlib
 
+from ssl_jax import named_modules
 from ssl_jax.models import heads
+
+
+
+def builtin() -> list[str]:
+  """The modules of this package that define a Backbone (the others are
+  parts: heads, decoders, norms)."""
+  return [n for n in named_modules.builtin_names(__name__) if hasattr(
+      importlib.import_module(f'{__name__}.{n}'), 'Backbone')]
+
+
+def backbone_class(name: str):
+  """The Backbone class of `config.backbone.name` (built in, or an import
+  path 'my_pkg.my_backbone'); ConfigError naming the key otherwise."""
+  return named_modules.load('backbone.name', name, __name__, 'Backbone',
+                            builtin)
 
 
 def build_backbone(backbone_config, dtype, bn_axis_name=None):
@@ -17,15 +33,7 @@ def build_backbone(backbone_config, dtype, bn_axis_name=None):
   """
   kwargs = dict(backbone_config)
   name = kwargs.pop('name')
-  path = f'ssl_jax.models.{name}'
-  try:
-    cls = importlib.import_module(path).Backbone
-  except (ModuleNotFoundError, AttributeError) as e:
-    if isinstance(e, ModuleNotFoundError) and e.name != path:
-      raise  # The module exists but one of its imports is missing.
-    raise ValueError(
-        f'config.backbone.name={name!r}: no module ssl_jax/models/{name}.py '
-        'exposing Backbone (built in: resnet, vit).') from None
+  cls = backbone_class(name)
   fields = {f.name for f in dataclasses.fields(cls)
             if f.name not in ('parent', 'name')}
   if unknown := set(kwargs) - fields:
