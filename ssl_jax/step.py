@@ -164,6 +164,8 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     updates['model'] = method.adjust_updates(updates['model'], state.step)
     params = optax.apply_updates(state.params, updates)
+    params = dict(params, model=method.after_update(
+        params['model'], state.extras, state.step))
     extras = method.update_extras(state.extras, params['model'], aux,
                                   state.step)
     grad_norm = _tree_norm(grads)

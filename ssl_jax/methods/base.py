@@ -15,6 +15,8 @@ the optimizer, EMA-free bookkeeping, parallelism. A method says only:
                    (per-example randomness: fold_in(rng, id), e.g. MAE masks,
                    identical under jit and pmap);
   objective        the loss from the (global) outputs: pure, no collectives;
+  after_update     edits the new parameters after the optimizer step
+                   (SwAV's prototypes back on the unit sphere), default none;
   update_extras    non-gradient state after the optimizer step (EMA teacher,
                    centre, queue), default none;
   embed            backbone features for evaluation.
@@ -94,6 +96,19 @@ class MethodBase:
   def objective(self, outputs: Outputs, extras, step):
     """Returns (loss, metrics dict, aux for update_extras)."""
     raise NotImplementedError
+
+  def after_update(self, params, extras, step):
+    """Edits the new parameters after the optimizer step (default: none).
+
+    For constraints a gradient step cannot keep: SwAV's prototypes back on
+    the unit sphere, weight normalisation. Runs inside the jitted step on
+    the updated `params` (the model's), with the step's incoming `extras`,
+    before `update_extras` (an EMA teacher then follows the edited weights);
+    under pmap every device edits its own replica alike, so jit and pmap
+    stay equal. Returns params of the same structure.
+    """
+    del extras, step
+    return params
 
   def update_extras(self, extras, params, aux, step):
     del params, aux, step
