@@ -192,27 +192,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
 
 def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
-  """All the options of a backbone, so `--config.backbone.x=y` can set any."""
-  if name == 'resnet':
-    # conv_impl: 'auto' (XLA's convolution; models/resnet.py) | 'xla' |
-    # 'im2col' | 'wgrad' (patches + matmul forms for XLA:CPU,
-    # docs/performance.md).
-    options = dict(depth=18, width=1.0, cifar_stem=False, conv_impl='auto')
-  elif name == 'vit':
-    options = dict(variant=config_dict.placeholder(str),
-                   dim=config_dict.placeholder(int),
-                   depth=config_dict.placeholder(int),
-                   heads=config_dict.placeholder(int), mlp_ratio=4.0,
-                   patch_size=16, pos_embed='sincos', cls_token=True,
-                   num_registers=0, pool='cls', remat=False,
-                   # The official initialisation of each method
-                   # (models/vit_init.py); MAE's by default.
-                   patch_init='xavier_flat', qkv_init='fused',
-                   cls_init_std=0.02)
-  else:
-    raise ConfigError(f'No default options for backbone {name!r}.')
-  options.update(overrides)
-  return ml_collections.ConfigDict(dict(name=name, **options))
+  """All the options of a backbone, so `--config.backbone.x=y` can set any:
+  its module's `default_config()` (models/__init__.py), then `overrides`."""
+  from ssl_jax import models  # pylint: disable=g-import-not-at-top
+  return models.default_config(name, **overrides)
 
 
 def load_file(spec: str) -> ml_collections.ConfigDict:
@@ -452,9 +435,6 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          'must be > 0')
 
   _check_choice(config, 'parallel.mode', PARALLEL_MODES)
-  if config.backbone.name == 'resnet' and 'conv_impl' in config.backbone:
-    _check_choice(config, 'backbone.conv_impl',
-                  ('auto', 'xla', 'im2col', 'wgrad'))
   _check(config.parallel.mode == 'jit' or num_processes == 1,
          'parallel.mode', config.parallel.mode,
          f"'jit' with {num_processes} processes (pmap maps over one "

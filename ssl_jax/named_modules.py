@@ -27,8 +27,8 @@ def builtin_names(package: str, skip=()) -> list[str]:
                 if m.name not in skip and not m.name.startswith('_'))
 
 
-def load(key: str, name, package: str, attr: str, builtin) -> object:
-  """`attr` of the module `config.<key>` = `name` names.
+def load(key: str, name, package: str, attr: str, builtin):
+  """The module `config.<key>` = `name` names, which defines `attr`.
 
   Args:
     key: the config key, for the message ('method.name').
@@ -63,4 +63,4 @@ def load(key: str, name, package: str, attr: str, builtin) -> object:
     raise errors.ConfigError(
         f'config.{key}={name!r}: module {path} ({module.__file__}) defines '
         f'no `{attr}` ({hint()}).')
-  return getattr(module, attr)
+  return module

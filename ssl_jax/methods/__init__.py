@@ -34,4 +34,4 @@ def get(name: str):
   if name in _REGISTERED:
     return _REGISTERED[name]
   return named_modules.load('method.name', name, __name__, 'Method',
-                            available)
+                            available).Method
