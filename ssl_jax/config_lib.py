@@ -144,10 +144,6 @@ def base_config() -> ml_collections.ConfigDict:
   # new run's backbone (and its EMA copies) starts from those weights
   # (model_init.py); used only when the workdir has no checkpoint to resume.
   c.model_init = config_dict.placeholder(str)
-  # Fault injection for tests: make the loss of this step NaN (steps count
-  # from 1, as the progress lines and the error messages do).
-  c.debug = ml_collections.ConfigDict({
-      'nan_at_step': config_dict.placeholder(int)})
   # Resuming with other values of keys that change what the run computes
   # (durations, batch, optimizer, method, ...: config_history.py) is refused
   # unless this is True; config.json keeps the first run's config either way.
@@ -448,8 +444,6 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check_choice(config, 'data.create_data_dir', (True, False))
   source_config.validate(config)  # Image sources, eval_data, probe.
   _check_choice(config, 'allow_config_change', (True, False))
-  if config.debug.nan_at_step is not None:
-    _check_positive(config, 'debug.nan_at_step')
   _check_choice(config, 'checkpoint.on_corrupt', ('fail', 'previous'))
   _check_positive(config, 'checkpoint.every_steps')
   _check_positive(config, 'checkpoint.keep')
