@@ -1,146 +1,44 @@
-"""A method and a backbone written outside the package, named by import path
-(`config.method.name='my_pkg.my_method'`), train, evaluate and export
-through the CLIs in a new process that never called `methods.register`;
-a bad path is one FATAL line naming the key and the module tried.
+"""docs/own_method.md's method and backbone, written outside the package and
+named by import path (`config.method.name='my_pkg.my_method'`), train,
+evaluate and export through the CLIs in a new process that never called
+`methods.register`; a bad path is one FATAL line naming the key and the
+module tried.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
-import textwrap
+
+import numpy as np
+
+from ssl_jax import checkpoint
 
 from conftest import REPO, subprocess_env
 
-METHOD = '''
-"""A tiny method: backbone -> linear projector, NT-Xent between two views."""
-import flax.linen as nn
-import jax.numpy as jnp
-import ml_collections
-
-from ssl_jax import config_checks
-from ssl_jax import losses
-from ssl_jax.methods import base
+DOC = os.path.join(REPO, 'docs', 'own_method.md')
+_BLOCK = re.compile(r'^```python\n# (\S+\.py)\n(.*?)^```', re.M | re.S)
 
 
-def default_config():
-  return ml_collections.ConfigDict(
-      dict(name='my_pkg.my_method', temperature=0.5, proj_dim=16))
-
-
-def validate_config(config):
-  config_checks.positive(config, 'method.temperature')
-
-
-class _Model(nn.Module):
-  backbone: nn.Module
-  proj_dim: int
-
-  @nn.compact
-  def __call__(self, x, train=True):
-    h = self.backbone(x, train=train)
-    return h, nn.Dense(self.proj_dim, name='projector')(h)
-
-  def features(self, x):
-    return self.backbone(x, train=False)
-
-
-class Method(base.MethodBase):
-  num_views = 2
-
-  def __init__(self, config, **kwargs):
-    super().__init__(config, **kwargs)
-    self.model = _Model(self.backbone, config.method.proj_dim)
-
-  def init(self, rng, views):
-    params, mutables = base.split_variables(self.model.init(rng, views[0]))
-    return base.Variables(params, mutables, extras={})
-
-  def forward(self, params, mutables, extras, views, rng, train=True,
-              example_ids=None):
-    n = views[0].shape[0]
-    (h, z), mutables = self.model.apply(
-        {'params': params, **mutables}, jnp.concatenate(views), train=train,
-        mutable=list(mutables))
-    outputs = {'z1': z[:n], 'z2': z[n:], 'features': h[:n],
-               'embedding': z[:n]}
-    return outputs, mutables
-
-  def objective(self, outputs, extras, step):
-    loss = losses.nt_xent(outputs['z1'], outputs['z2'],
-                          self.config.method.temperature)
-    return loss, {'nt_xent': loss}, {}
-
-  def embed(self, params, mutables, extras, images):
-    return self.model.apply({'params': params, **mutables}, images,
-                            method=_Model.features)
-'''
-
-BACKBONE = '''
-"""A tiny backbone: one strided convolution, then the mean over positions."""
-from typing import Any
-
-import flax.linen as nn
-import jax.numpy as jnp
-
-
-def default_config():
-  return dict(name='my_pkg.my_backbone', width=16)
-
-
-class Backbone(nn.Module):
-  width: int = 16
-  dtype: Any = jnp.float32
-
-  @property
-  def feature_dim(self):
-    return self.width
-
-  @nn.compact
-  def __call__(self, x, train=True, groups=1):
-    x = nn.Conv(self.width, (4, 4), (4, 4), dtype=self.dtype)(
-        x.astype(self.dtype))
-    return jnp.mean(nn.relu(x), axis=(1, 2)).astype(jnp.float32)
-'''
-
-CONFIG = '''
-import ml_collections
-
-from ssl_jax import config_lib
-from ssl_jax import config_presets
-from my_pkg import my_backbone
-from my_pkg import my_method
-
-
-def get_config(arg=None):
-  config = config_lib.base_config()
-  config.method = my_method.default_config()
-  config.backbone = ml_collections.ConfigDict(my_backbone.default_config())
-  config_presets.fashion_mnist_data(config)
-  config_presets.fashion_mnist_views(config)
-  config.optim.update(name='adamw', lr=1e-3, weight_decay=0.0)
-  config.total_epochs = 10.0
-  if arg == 'smoke':
-    config_lib.shrink_for_smoke(config, batch_size=16, steps=4)
-  return config
-'''
-
-
-def _write_package(root):
-  pkg = os.path.join(root, 'my_pkg')
-  os.makedirs(pkg)
-  for name, text in (('__init__', ''), ('my_method', METHOD),
-                     ('my_backbone', BACKBONE)):
-    with open(os.path.join(pkg, f'{name}.py'), 'w') as f:
-      f.write(textwrap.dedent(text))
+def _write_doc_files(root) -> list[str]:
+  """docs/own_method.md's code blocks, each into the file its first line
+  names (relative to `root`)."""
+  with open(DOC, encoding='utf-8') as f:
+    blocks = _BLOCK.findall(f.read())
+  for path, code in blocks:
+    os.makedirs(os.path.join(root, os.path.dirname(path)), exist_ok=True)
+    with open(os.path.join(root, path), 'w', encoding='utf-8') as f:
+      f.write(code)
+  return [path for path, _ in blocks]
 
 
 def test_method_and_backbone_by_import_path_in_every_cli(fmnist_data_dir,
                                                          tmp_path):
-  _write_package(str(tmp_path))
+  written = _write_doc_files(str(tmp_path))
+  assert written == ['my_pkg/__init__.py', 'my_pkg/my_method.py',
+                     'my_pkg/my_backbone.py', 'my_config.py']
   config = os.path.join(tmp_path, 'my_config.py')
-  with open(config, 'w') as f:
-    f.write(CONFIG)
   workdir, out = str(tmp_path / 'w'), str(tmp_path / 'exported')
   bad = str(tmp_path / 'bad')  # Refused before anything is written.
   main = lambda *a, w=workdir: [f'--config={config}:smoke', f'--workdir={w}',
@@ -183,3 +81,7 @@ def test_method_and_backbone_by_import_path_in_every_cli(fmnist_data_dir,
     exported = json.load(f)
   assert exported['backbone']['name'] == 'my_pkg.my_backbone'
   assert exported['ssl_jax']['method'] == 'my_pkg.my_method'
+  # The example's after_update ran in the CLI's step: unit-norm columns.
+  _, state = checkpoint.load_numpy(workdir)
+  kernel = state['params']['model']['projector']['kernel']
+  np.testing.assert_allclose(np.linalg.norm(kernel, axis=0), 1, rtol=1e-5)

@@ -36,6 +36,7 @@ import importlib
 
 import ml_collections
 
+from ssl_jax import errors
 from ssl_jax import named_modules
 from ssl_jax.models import heads
 
@@ -99,7 +100,7 @@ def build_backbone(backbone_config, dtype, bn_axis_name=None):
   """Instantiates the named module's `Backbone(**other keys)`.
 
   Raises:
-    ValueError: unknown backbone name or keyword, listing the valid ones.
+    ConfigError: unknown backbone name or keyword, listing the valid ones.
   """
   kwargs = dict(backbone_config)
   name = kwargs.pop('name')
@@ -107,8 +108,9 @@ def build_backbone(backbone_config, dtype, bn_axis_name=None):
   fields = {f.name for f in dataclasses.fields(cls)
             if f.name not in ('parent', 'name')}
   if unknown := set(kwargs) - fields:
-    raise ValueError(f'config.backbone: {sorted(unknown)} are not options of '
-                     f'{name}; valid: {sorted(fields)}.')
+    raise errors.ConfigError(
+        f'config.backbone: {sorted(unknown)} are not options of {name}; '
+        f'valid: {sorted(fields)}.')
   for key, value in (('dtype', dtype), ('bn_axis_name', bn_axis_name)):
     if key in fields:
       kwargs[key] = value
