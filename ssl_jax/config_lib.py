@@ -160,7 +160,8 @@ def base_config() -> ml_collections.ConfigDict:
       raw_pixel_baseline=True,
       # Fine-tuning (evals/finetune.py; MAE's recipe for ViTs): AdamW, peak
       # lr after a warm-up, cosine to 1e-6, label smoothing 0.1; layer-wise
-      # lr decay for ViTs only. The train split is held in memory.
+      # lr decay for backbones that declare layers (ViT, ConvNeXt;
+      # models/__init__.py). The train split is held in memory.
       finetune_epochs=10,
       finetune_lr=1e-3,
       finetune_batch_size=256,
