@@ -19,7 +19,7 @@ from ml_collections import config_flags
 import jax
 
 from ssl_jax import config_lib
-from ssl_jax import step as step_lib
+from ssl_jax import parallel
 from ssl_jax import train
 
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
@@ -41,11 +41,19 @@ def build(config, batch=None):
   p = train.plan(config)
   state = p.parallel.init_state(p.init_fn)
   abstract = p.parallel.abstract_state(p.init_fn)
-  factory = lambda **kw: step_lib.make_train_step(
-      p.method, p.tx, p.schedule, seed=config.seed,
-      num_classes=p.num_classes, probe=config.probe.enabled,
-      grad_accum_steps=config.grad_accum_steps, **kw)
-  train_step = p.parallel.make_step(factory, abstract)
+  factory = train.step_factory(p, config)
+  if isinstance(p.parallel, parallel.JitMode):
+    # The jitted function kept on the step for compiled_flops (XLA's cost
+    # analysis): the benchmark's own attributes, not the trainer's.
+    jitted = p.parallel.jit_step(factory, abstract)
+    put_batch = p.parallel.put_batch
+
+    def train_step(state, batch):
+      return jitted(state, put_batch(batch))
+
+    train_step.jitted, train_step.put_batch = jitted, put_batch
+  else:
+    train_step = p.parallel.make_step(factory, abstract)
   if batch is None:
     batch = next(train.train_stream(p, config, 0))
   return train_step, state, batch

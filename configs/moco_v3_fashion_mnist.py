@@ -36,7 +36,7 @@ def get_config(arg=None):
     config.optim.name = 'lars'
     config.optim.lr = 0.3
     config.optim.weight_decay = 1e-6
-  else:  # vit, with MoCo v3's ViT recipe.
+  elif arg.backbone == 'vit':  # MoCo v3's ViT recipe.
     config.method.proj_hidden = (512, 512)  # MoCo v3's ViT heads.
     config.method.pred_last_bn = 'no_affine'
     config.method.freeze_patch_embed = True

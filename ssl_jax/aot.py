@@ -91,8 +91,8 @@ def _global_batch(p: train.Plan, config) -> dict:
 def train_program(p: train.Plan, config) -> Program:
   """The trainer's step, for the abstract state and global batch."""
   abstract = p.parallel.abstract_state(p.init_fn)
-  step = train.make_step(p, config, abstract)
-  return Program(step.jitted, (abstract, _global_batch(p, config)),
+  jitted = p.parallel.jit_step(train.step_factory(p, config), abstract)
+  return Program(jitted, (abstract, _global_batch(p, config)),
                  config.batch_size, ('state', 'batch'))
 
 

@@ -3,27 +3,21 @@
 Each check names the key, the value and what is allowed, and raises
 `ConfigError` before anything is built, compiled or written. A method checks
 its own keys in `validate_config(config)` in its file (`ssl_jax/methods/
-<name>.py`), which `validate_method` calls; the backbone's keys are checked
-here, since a bad depth or width would otherwise surface from deep inside
-the model's initialisation.
+<name>.py`), which `validate_method` calls; a backbone checks its own in
+its module (`ssl_jax/models/<name>.py`), which `validate_backbone` calls,
+since a bad depth or width would otherwise surface from deep inside the
+model's initialisation.
 """
 
-import importlib.util
 import sys
 
 from ssl_jax import errors
 
 ConfigError = errors.ConfigError
 
-# models/resnet.py's depths and models/heads.py's last_bn values
-# (tests/test_bad_inputs.py keeps them equal).
-RESNET_DEPTHS = (18, 34, 50, 101, 152)
+# models/heads.py's last_bn values (tests/test_bad_inputs.py keeps them
+# equal); written here too: this module must not import JAX.
 LAST_BN = (None, 'affine', 'no_beta', 'no_affine')
-VIT_VARIANTS = ('tiny', 'small', 'base', 'large', 'huge')
-# models/vit_init.py's options (written here too: this module must not
-# import JAX; tests/models/test_vit_init.py keeps them equal).
-VIT_PATCH_INITS = ('xavier_flat', 'moco_v3', 'torch', 'trunc_normal')
-VIT_QKV_INITS = ('fused', 'split')
 
 
 def get(config, key: str):
@@ -111,70 +105,18 @@ def numbers(config, key: str, count: int | None = None) -> None:
 
 
 def validate_backbone(config) -> None:
-  """The backbone's options (those the config sets; config_lib.
-  backbone_config sets all): what models/ would refuse only when built."""
-  b = config.backbone
-  name = b.name
-  if name not in ('resnet', 'vit'):
-    check(isinstance(name, str) and importlib.util.find_spec(
-        f'ssl_jax.models.{name}') is not None, 'backbone.name', name,
-          'built in: resnet, vit (or a module ssl_jax/models/<name>.py)')
-    return
-  if name == 'resnet':
-    if 'depth' in b:
-      choice(config, 'backbone.depth', RESNET_DEPTHS)
-    if 'width' in b:
-      positive(config, 'backbone.width')
-    return
-  if b.get('variant') is not None:
-    choice(config, 'backbone.variant', VIT_VARIANTS)
-  elif 'dim' in b:
-    for key in ('dim', 'depth', 'heads'):
-      check(_is_number(b[key], integer=True) and b[key] > 0,
-            f'backbone.{key}', b[key], 'must be an integer > 0 (or set '
-            f'config.backbone.variant to one of {VIT_VARIANTS})')
-    check(b.dim % b.heads == 0, 'backbone.heads', b.heads,
-          f'must divide config.backbone.dim={b.dim}')
-    if b.get('pos_embed') == 'sincos':
-      check(b.dim % 4 == 0, 'backbone.dim', b.dim,
-            "must be a multiple of 4 with pos_embed='sincos'")
-  if 'patch_size' not in b:
-    return
-  positive(config, 'backbone.patch_size', integer=True)
-  positive(config, 'backbone.mlp_ratio')
-  non_negative(config, 'backbone.num_registers', integer=True)
-  choice(config, 'backbone.pos_embed', ('sincos', 'learned', 'interpolated'))
-  if b.pos_embed == 'interpolated':
-    positive(config, 'backbone.pos_grid', integer=True)
-  if 'drop_path' in b:
-    fraction(config, 'backbone.drop_path', open_high=True)
-  choice(config, 'backbone.pool', ('cls', 'mean'))
-  # Initialisation (models/vit_init.py), set per method by the configs.
-  if 'patch_init' in b:
-    choice(config, 'backbone.patch_init', VIT_PATCH_INITS)
-  if 'qkv_init' in b:
-    choice(config, 'backbone.qkv_init', VIT_QKV_INITS)
-  if 'cls_init_std' in b:
-    positive(config, 'backbone.cls_init_std')
-  check(b.pool != 'cls' or b.cls_token, 'backbone.pool', b.pool,
-        "'cls' needs config.backbone.cls_token=True; use 'mean'")
-  sizes_to_cut = [('aug.crop_size', config.aug.crop_size),
-                  ('data.image_size', config.data.image_size)]
-  if config.aug.local_crops:
-    sizes_to_cut.append(('aug.local_crop_size', config.aug.local_crop_size))
-  for key, size in sizes_to_cut:
-    check(size % b.patch_size == 0, key, size, 'must be a multiple of '
-          f'config.backbone.patch_size={b.patch_size} (ViT patches)')
+  """The backbone's options, by its module's `validate_config` (models/
+  __init__.py): what the model would refuse only when built. A name that
+  is not a backbone module is refused here too, naming what was tried."""
+  from ssl_jax import models  # pylint: disable=g-import-not-at-top
+  models.validate_config(config)
 
 
 def method_class(config):
-  """The Method class of config.method.name, or ConfigError listing the
-  available ones."""
+  """The Method class of config.method.name (built in or an import path), or
+  ConfigError naming what was tried and the available ones."""
   from ssl_jax import methods  # pylint: disable=g-import-not-at-top
-  try:
-    return methods.get(config.method.name)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
+  return methods.get(config.method.name)
 
 
 def validate_method(config):

@@ -24,6 +24,7 @@ from ssl_jax import errors
 FIRST = 'config.json'
 _LATER = re.compile(r'^config\.(\d+)(?:\.(\d+))?\.json$')
 # Prefixes of keys a resume may change (they do not change the numbers).
+# 'debug.': configs recorded before its nan_at_step moved to the tests.
 FREE_KEYS = ('checkpoint.', 'log_every_steps', 'progress_seconds', 'eval.',
              'data.data_dir', 'data.manual_dir', 'data.create_data_dir',
              'data.download', 'data.prefetch', 'parallel.',

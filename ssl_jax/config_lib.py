@@ -155,10 +155,6 @@ def base_config() -> ml_collections.ConfigDict:
   # new run's backbone (and its EMA copies) starts from those weights
   # (model_init.py); used only when the workdir has no checkpoint to resume.
   c.model_init = config_dict.placeholder(str)
-  # Fault injection for tests: make the loss of this step NaN (steps count
-  # from 1, as the progress lines and the error messages do).
-  c.debug = ml_collections.ConfigDict({
-      'nan_at_step': config_dict.placeholder(int)})
   # Resuming with other values of keys that change what the run computes
   # (durations, batch, optimizer, method, ...: config_history.py) is refused
   # unless this is True; config.json keeps the first run's config either way.
@@ -177,7 +173,8 @@ def base_config() -> ml_collections.ConfigDict:
       pixel_baselines=True,
       # Fine-tuning (evals/finetune.py; MAE's recipe for ViTs): AdamW, peak
       # lr after a warm-up, cosine to 1e-6, label smoothing 0.1; layer-wise
-      # lr decay for ViTs only. The train split is held in memory.
+      # lr decay for backbones that declare layers (ViT, ConvNeXt;
+      # models/__init__.py). The train split is held in memory.
       finetune_epochs=10,
       finetune_lr=1e-3,
       finetune_batch_size=256,
@@ -205,31 +202,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
 
 def backbone_config(name: str, **overrides) -> ml_collections.ConfigDict:
-  """All the options of a backbone, so `--config.backbone.x=y` can set any."""
-  if name == 'resnet':
-    # conv_impl: 'auto' (XLA's convolution; models/resnet.py) | 'xla' |
-    # 'im2col' | 'wgrad' (patches + matmul forms for XLA:CPU,
-    # docs/performance.md).
-    options = dict(depth=18, width=1.0, cifar_stem=False, conv_impl='auto')
-  elif name == 'vit':
-    options = dict(variant=config_dict.placeholder(str),
-                   dim=config_dict.placeholder(int),
-                   depth=config_dict.placeholder(int),
-                   heads=config_dict.placeholder(int), mlp_ratio=4.0,
-                   patch_size=16, pos_embed='sincos', cls_token=True,
-                   num_registers=0, pool='cls', remat=False,
-                   # The official initialisation of each method
-                   # (models/vit_init.py); MAE's by default.
-                   patch_init='xavier_flat', qkv_init='fused',
-                   cls_init_std=0.02,
-                   # 'interpolated' positions: the table's grid (DINO).
-                   pos_grid=config_dict.placeholder(int),
-                   # Stochastic depth of the last block (DINO: 0.1).
-                   drop_path=0.0)
-  else:
-    raise ConfigError(f'No default options for backbone {name!r}.')
-  options.update(overrides)
-  return ml_collections.ConfigDict(dict(name=name, **options))
+  """All the options of a backbone, so `--config.backbone.x=y` can set any:
+  its module's `default_config()` (models/__init__.py), then `overrides`."""
+  from ssl_jax import models  # pylint: disable=g-import-not-at-top
+  return models.default_config(name, **overrides)
 
 
 def load_file(spec: str) -> ml_collections.ConfigDict:
@@ -479,9 +455,6 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
          'must be > 0')
 
   _check_choice(config, 'parallel.mode', PARALLEL_MODES)
-  if config.backbone.name == 'resnet' and 'conv_impl' in config.backbone:
-    _check_choice(config, 'backbone.conv_impl',
-                  ('auto', 'xla', 'im2col', 'wgrad'))
   _check(config.parallel.mode == 'jit' or num_processes == 1,
          'parallel.mode', config.parallel.mode,
          f"'jit' with {num_processes} processes (pmap maps over one "
@@ -495,8 +468,6 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check_choice(config, 'data.create_data_dir', (True, False))
   source_config.validate(config)  # Image sources, eval_data, probe.
   _check_choice(config, 'allow_config_change', (True, False))
-  if config.debug.nan_at_step is not None:
-    _check_positive(config, 'debug.nan_at_step')
   _check_choice(config, 'checkpoint.on_corrupt', ('fail', 'previous'))
   _check_positive(config, 'checkpoint.every_steps')
   _check_positive(config, 'checkpoint.keep')

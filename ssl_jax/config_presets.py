@@ -11,6 +11,7 @@ values.
 """
 
 from ssl_jax import config_lib
+from ssl_jax import models
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -155,43 +156,39 @@ def imagenet_run_settings(config) -> None:
 
 
 def fashion_mnist_backbone(config, name: str) -> None:
-  """The Fashion-MNIST demos' `backbone=resnet|vit` preset.
-
-  resnet: ResNet-18 at width 0.125 with the CIFAR stem; the optimizer is left
-  to the config (its paper's CIFAR values). vit: a small ViT on 7x7 patches
-  (16 tokens; dim 192, 6 blocks, 3 heads, mean-pooled) trained with AdamW at
-  lr 5e-4 (x B/256), weight decay 0.05. Used by `configs/{barlow_twins,
-  byol,moco_v3,simclr,simsiam,vicreg}_fashion_mnist.py`.
+  """The Fashion-MNIST demos' `backbone=<name>` preset, from the backbone's
+  module (models/__init__.py): its `DEMO_SIZES['fashion_mnist']` size (ResNet-18
+  x0.125 with the CIFAR stem; ViT dim 192, 6 blocks, 3 heads on 7x7
+  patches, mean-pooled; ConvNeXt's CPU size with a stride-2 stem) and, if it
+  names one, its `DEMO_OPTIMIZER` (ViT: AdamW lr 5e-4 x B/256, weight decay
+  0.05); otherwise the config's optimizer stays (the ResNets: each paper's
+  CIFAR values). Used by `configs/{barlow_twins,byol,dino,moco_v3,simclr,
+  simsiam,vicreg}_fashion_mnist.py`.
 
   Raises:
-    ConfigError: for a name other than resnet and vit.
+    ConfigError: `name` is no backbone module, or has no such preset.
   """
-  if name == 'resnet':
-    config.backbone = config_lib.backbone_config(
-        'resnet', depth=18, width=0.125, cifar_stem=True)
-  elif name == 'vit':
-    config.backbone = config_lib.backbone_config(
-        'vit', dim=192, depth=6, heads=3, patch_size=7, pool='mean')
-    config.optim.name = 'adamw'
-    config.optim.lr = 5e-4
-    config.optim.weight_decay = 0.05
-  else:
+  sizes = models.demo_sizes(name).get('fashion_mnist')
+  if sizes is None:
     raise config_lib.ConfigError(
-        f'backbone={name!r}: use backbone=resnet or backbone=vit.')
+        f'backbone={name!r}: its module defines no DEMO_SIZES["fashion_mnist"] '
+        '(the size of the Fashion-MNIST demos; models/__init__.py); set '
+        'config.backbone in a config of your own.')
+  config.backbone = config_lib.backbone_config(name, **sizes)
+  config.optim.update(models.demo_optimizer(name))
 
 
 def shrink_fashion_mnist_for_smoke(config) -> None:
   """The smoke preset of the configs built on `fashion_mnist_backbone`.
 
   `config_lib.shrink_for_smoke`'s defaults (6 steps at batch 32), then the
-  ResNet at width 0.0625 or the ViT at dim 16, 2 blocks, 2 heads. The config
+  backbone's `DEMO_SIZES['smoke']` sizes (ResNet width 0.0625, ViT dim 16, 2
+  blocks, 2 heads, ConvNeXt dims 8-64, one block per stage). The config
   then shrinks its heads.
   """
   config_lib.shrink_for_smoke(config)
-  if config.backbone.name == 'resnet':
-    config.backbone.width = 0.0625
-  else:
-    config.backbone.update(dim=16, depth=2, heads=2)
+  sizes = models.demo_sizes(config.backbone.name)
+  config.backbone.update(sizes.get('smoke', {}))
 
 
 def _shrink_steps_and_eval(config) -> None:

@@ -114,18 +114,22 @@ class JitMode:
         lambda x: jax.make_array_from_process_local_data(
             self.batch_sharding, x), host_batch)
 
-  def make_step(self, step_factory, abstract_state):
+  def jit_step(self, step_factory, abstract_state):
+    """The jitted step on global arrays (state, put_batch(host batch)):
+    what make_step runs, and what aot.py lowers for a TPU slice."""
     step_fn = step_factory(gather=lambda x: x, mean_grads=lambda g: g,
                            batch_shards=self.mesh.size)
     shardings = jax.tree.map(lambda x: x.sharding, abstract_state)
-    jitted = jax.jit(step_fn, in_shardings=(shardings, self.batch_sharding),
-                     out_shardings=(shardings, self.replicated),
-                     donate_argnums=(0,))
+    return jax.jit(step_fn, in_shardings=(shardings, self.batch_sharding),
+                   out_shardings=(shardings, self.replicated),
+                   donate_argnums=(0,))
+
+  def make_step(self, step_factory, abstract_state):
+    jitted = self.jit_step(step_factory, abstract_state)
+
     def step(state, batch):
       return jitted(state, self.put_batch(batch))
 
-    step.jitted = jitted  # For cost analysis (benchmarks).
-    step.put_batch = self.put_batch
     return step
 
   def to_saveable(self, state):

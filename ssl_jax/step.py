@@ -63,7 +63,6 @@ def collapse_std(embedding):
 def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
                     probe: bool = True, gather=_identity,
                     mean_grads=_identity, on_trace=None,
-                    nan_at_step: int | None = None,
                     grad_accum_steps: int = 1, batch_shards: int = 1):
   """Returns the pure step function (not yet jitted or pmapped).
 
@@ -79,8 +78,6 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     on_trace: optional callable, called each time the step is traced (not
       each step): a caller can count or refuse recompiles before XLA
       compiles.
-    nan_at_step: fault injection for tests (config.debug.nan_at_step): the
-      loss of that step is made NaN.
     grad_accum_steps: split the batch into this many micro-batches, run them
       one after another (lax.scan) and apply one update with the mean
       gradient. The same update as the whole batch for losses that are means
@@ -108,8 +105,6 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     outputs['label'] = batch['label']
     outputs = gather(outputs)
     loss, metrics, aux = method.objective(outputs, state.extras, state.step)
-    if nan_at_step is not None:
-      loss = jnp.where(state.step == nan_at_step, jnp.nan, loss)
     metrics = dict(metrics, ssl_loss=loss,
                    embedding_std=collapse_std(outputs['embedding']))
     if probe:
@@ -164,6 +159,8 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     updates['model'] = method.adjust_updates(updates['model'], state.step)
     params = optax.apply_updates(state.params, updates)
+    params = dict(params, model=method.after_update(
+        params['model'], state.extras, state.step))
     extras = method.update_extras(state.extras, params['model'], aux,
                                   state.step)
     grad_norm = _tree_norm(grads)

@@ -144,22 +144,20 @@ def plan(config, *, devices=None, dataset: sources.SplitInfo | None = None
               info.num_classes, init_fn, builder)
 
 
-def make_step(p: Plan, config, abstract, *, on_trace=None):
-  """The run's step, jitted (or pmapped) for `p`'s devices: what run()
-  trains with, and what aot.py compiles for a TPU slice."""
-  factory = functools.partial(
+def step_factory(p: Plan, config, *, on_trace=None):
+  """The run's step function, for `p.parallel` to jit or pmap (aot.py jits
+  it for a TPU slice)."""
+  return functools.partial(
       step_lib.make_train_step, p.method, p.tx, p.schedule, seed=config.seed,
       num_classes=p.num_classes, probe=config.probe.enabled,
-      on_trace=on_trace, nan_at_step=_nan_at_state_step(config),
-      grad_accum_steps=config.grad_accum_steps)
-  return p.parallel.make_step(factory, abstract)
+      on_trace=on_trace, grad_accum_steps=config.grad_accum_steps)
 
 
-def _nan_at_state_step(config) -> int | None:
-  # config.debug.nan_at_step counts steps as the console does (the first is
-  # step 1); the step function sees the state's step, which is one less.
-  nan_at = config.debug.nan_at_step
-  return None if nan_at is None else nan_at - 1
+def make_step(p: Plan, config, abstract, *, on_trace=None):
+  """The run's step, jitted (or pmapped) for `p`'s devices: what run()
+  trains with, host batch in."""
+  return p.parallel.make_step(step_factory(p, config, on_trace=on_trace),
+                              abstract)
 
 
 def restore_or_init(p: Plan, config, workdir: str):
@@ -390,4 +388,4 @@ def run(config, workdir: str, *, stop_at_step: int | None = None):
   return p.parallel.to_saveable(state)
 
 
-__all__ = ['run', 'plan', 'make_step', 'RecompileError']
+__all__ = ['run', 'plan', 'make_step', 'step_factory', 'RecompileError']

@@ -2,15 +2,15 @@
 
   python tests/cli_runner.py CASES.json RESULTS.json
 
-CASES.json: a list of {"name", "cli": "main" | "evaluate" | "report",
-"argv": [...]}. Each case goes through the CLI's own entry point (absl's
-app.run with the CLI's flag parser, as `python -m ssl_jax.<cli>` does), its
-stdout and stderr captured and SystemExit caught; an uncaught exception is
-printed as Python would (a traceback, exit code 1). RESULTS.json gets, per
-case: the exit code, stdout, stderr, seconds, and whether TensorFlow and JAX
-had been imported by then (flags must be checked before they are). One
-process for all cases: a process start costs ~6 s here, the cases
-milliseconds to a second. Light cases go first.
+CASES.json: a list of {"name", "cli": "main" | "evaluate" | "report" |
+"export", "argv": [...]}. Each case goes through the CLI's own entry point
+(absl's app.run with the CLI's flag parser, as `python -m ssl_jax.<cli>`
+does), its stdout and stderr captured and SystemExit caught; an uncaught
+exception is printed as Python would (a traceback, exit code 1).
+RESULTS.json gets, per case: the exit code, stdout, stderr, seconds, and
+whether TensorFlow and JAX had been imported by then (flags must be checked
+before they are). One process for all cases: a process start costs ~6 s
+here, the cases milliseconds to a second. Light cases go first.
 """
 
 import contextlib
@@ -31,6 +31,9 @@ def _dispatch(cli: str, argv: list[str]) -> None:
   if cli == 'main':
     from ssl_jax import main  # pylint: disable=g-import-not-at-top
     app.run(main.main, argv=sys.argv, flags_parser=cli_flags.parse_flags)
+  elif cli == 'export':  # Defines its flags when run: once per process.
+    from ssl_jax import export  # pylint: disable=g-import-not-at-top
+    export._cli()  # pylint: disable=protected-access
   else:
     from ssl_jax import eval_cli  # pylint: disable=g-import-not-at-top
     eval_cli.run_cli(cli, sys.argv)

@@ -50,7 +50,8 @@ def synthetic_batch(views, channels: int, batch: int, seed: int,
 
 
 def _build(config, mode, channels, total_steps, traces):
-  """The method, its abstract and real-state makers and the parallel step."""
+  """The method, its abstract and real-state makers and the step factory
+  for the parallel mode."""
   config = config.copy_and_resolve_references()
   config.parallel.mode = mode
   config_lib.validate(config, jax.device_count())
@@ -66,13 +67,12 @@ def _build(config, mode, channels, total_steps, traces):
       train.sample_batch(method.views, channels),
       probe=config.probe.enabled)
   abstract = par.abstract_state(init_fn)
-  train_step = par.make_step(functools.partial(
+  factory = functools.partial(
       step_lib.make_train_step, method, tx, schedule, seed=config.seed,
       num_classes=NUM_CLASSES, probe=config.probe.enabled,
       on_trace=lambda: traces.append(1),
-      grad_accum_steps=config.grad_accum_steps),
-                                abstract)
-  return config, par, method, init_fn, abstract, train_step
+      grad_accum_steps=config.grad_accum_steps)
+  return config, par, method, init_fn, abstract, factory
 
 
 def run_steps(config, *, mode: str = 'jit', steps: int = 2,
@@ -85,8 +85,9 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
   otherwise each step draws new random crops.
   """
   traces = []
-  config, par, method, init_fn, _, train_step = _build(
+  config, par, method, init_fn, abstract, factory = _build(
       config, mode, channels, total_steps, traces)
+  train_step = par.make_step(factory, abstract)
   state = par.init_state(init_fn)
   history = []
   for i in range(steps):
@@ -101,13 +102,13 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
 def lower_step(config, channels: int = 1, total_steps: int = 10):
   """Builds the method and lowers its jit step for the mesh, without
   compiling: returns the step's abstract (state, metrics) outputs."""
-  config, par, method, _, abstract, train_step = _build(
+  config, par, method, _, abstract, factory = _build(
       config, 'jit', channels, total_steps, [])
   batch = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
                                      sharding=par.batch_sharding),
       synthetic_batch(method.views, channels, config.batch_size, 0))
-  return train_step.jitted.lower(abstract, batch).out_info
+  return par.jit_step(factory, abstract).lower(abstract, batch).out_info
 
 
 def assert_same_training(config, steps: int = 2, rtol=2e-4, atol=2e-5,

@@ -16,11 +16,13 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from ssl_jax import checkpoint
 from ssl_jax import guards
+from ssl_jax import methods
 from ssl_jax import train
 
 from conftest import REPO, SMOKE_CONFIG, subprocess_env
@@ -127,11 +129,23 @@ def test_corrupt_checkpoint_is_detected_and_can_fall_back(
   assert len(moved) == 1 and moved[0].startswith('4-')  # Kept, not deleted.
 
 
+class _SimclrNanAtStep3(methods.get('simclr')):
+  """SimCLR whose loss is NaN at step 3 as the console counts (the state's
+  step 2): the fault injected by the test's method, not the trainer."""
+
+  def objective(self, outputs, extras, step):
+    loss, metrics, aux = super().objective(outputs, extras, step)
+    return jnp.where(step == 3 - 1, jnp.nan, loss), metrics, aux
+
+
+methods.register('simclr_nan_at_step_3', _SimclrNanAtStep3)
+
+
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(smoke_config,
                                                               tmp_path):
   smoke_config.total_steps = 6
   smoke_config.checkpoint.every_steps = 2
-  smoke_config.debug.nan_at_step = 3  # Counted as the console counts.
+  smoke_config.method.name = 'simclr_nan_at_step_3'
   with pytest.raises(guards.NonFiniteError,
                      match=r'at step 3 .*checkpoint \(step 2\) is good'):
     train.run(smoke_config, str(tmp_path / 'stop'))

@@ -1,15 +1,18 @@
-"""End-to-end fine-tuning of a pretrained backbone (ViT: layer-wise lr decay).
+"""End-to-end fine-tuning of a pretrained backbone (layer-wise lr decay where
+the backbone declares layers: ViT, ConvNeXt).
 
 MAE's protocol (`main_finetune.py`, `util/lr_decay.py`,
-docs/methods.md#fine-tuning):
-the encoder's final LayerNorm is dropped, the patch tokens are
-average-pooled, normalised by a new LayerNorm (`fc_norm`) and classified by
-a new Linear head (weights N(0, 2e-5), the official trunc-normal std);
+docs/methods.md#fine-tuning), through what the backbone declares
+(models/__init__.py): a ViT's `finetune_features` drop the encoder's final
+LayerNorm and average-pool the patch tokens, which a new LayerNorm
+(`fc_norm`, as `finetune_fc_norm` asks) normalises and a new Linear head
+classifies (weights N(0, 2e-5), the official trunc-normal std);
 everything trains with AdamW (beta 0.9, 0.999), lr warm-up from 0 then
 half-cosine to `min_lr` per step, label smoothing 0.1, and layer-wise lr
 decay: the update of a parameter in layer i is scaled by
-ld^(L + 1 - i), with patch embedding / CLS / position embedding = layer 0,
-block j = layer j + 1 and fc_norm / head = layer L + 1. Weight decay skips
+ld^(L + 1 - i), with the backbone's `num_layers` L and `layer_id` (ViT:
+patch embedding / CLS / position embedding = layer 0, block j = layer
+j + 1; ConvNeXt: the official 12 groups) and fc_norm / head = layer L + 1. Weight decay skips
 biases and norm scales (ndim <= 1) and the CLS / position / register tokens
 (the official `no_weight_decay` list).
 
@@ -18,8 +21,9 @@ RandAugment, mixup, cutmix, random erasing or drop-path (the ViT has none);
 the only augmentation is a horizontal flip. The whole training is one jitted
 `lax.scan`, as linear.py.
 
-Any other backbone (the ResNets) is fine-tuned the same way without layer
-decay: pooled features -> a new Linear head, BatchNorm in training mode
+A backbone that declares none of this (the ResNets) is fine-tuned the same
+way without layer decay: pooled features -> a new Linear head, BatchNorm
+(if any) in training mode
 with its running statistics carried on from the checkpoint (the standard
 supervised recipe), scored with those statistics.
 
@@ -29,7 +33,6 @@ its teacher).
 """
 
 import functools
-import re
 
 import flax.linen as nn
 import jax
@@ -37,28 +40,29 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ssl_jax import models
 from ssl_jax.data import augment
 from ssl_jax.evals import knn
-from ssl_jax.models import vit
 
 # Token parameters without weight decay (MAE's no_weight_decay list).
 _NO_DECAY = ('cls', 'pos_embed', 'registers')
 
 
 class Classifier(nn.Module):
-  """ViT without its final norm -> mean of patch tokens -> LN -> Linear;
-  another backbone -> its pooled features -> Linear."""
+  """The backbone's fine-tuning features (its `finetune_features`, else its
+  pooled features) -> a new LayerNorm if it asks (`finetune_fc_norm`) -> a
+  new Linear head."""
   backbone: nn.Module
   num_classes: int
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    if isinstance(self.backbone, vit.ViT):
-      tokens = self.backbone(x, return_tokens=True, final_norm=False)
-      pooled = jnp.mean(tokens[:, self.backbone.num_prefix_tokens:], axis=1)
-      pooled = nn.LayerNorm(epsilon=1e-6, name='fc_norm')(pooled)
+    if hasattr(self.backbone, 'finetune_features'):
+      pooled = self.backbone.finetune_features(x, train=train)
     else:
       pooled = self.backbone(x, train=train)
+    if getattr(self.backbone, 'finetune_fc_norm', False):
+      pooled = nn.LayerNorm(epsilon=1e-6, name='fc_norm')(pooled)
     return nn.Dense(self.num_classes, name='head',
                     kernel_init=nn.initializers.normal(2e-5))(pooled)
 
@@ -67,25 +71,25 @@ def _keys(path):
   return [str(getattr(p, 'key', p)) for p in path]
 
 
-def layer_id(path, depth: int) -> int:
-  """MAE's `get_layer_id_for_vit` for a classifier parameter path."""
+def layer_id(path, backbone) -> int:
+  """The layer of a classifier parameter: the backbone's `layer_id` inside
+  it, L + 1 for fc_norm and the head."""
   keys = _keys(path)
   if keys[0] != 'backbone':
-    return depth + 1  # fc_norm, head.
-  match = re.fullmatch(r'block(\d+)', keys[1])
-  if match:
-    return int(match.group(1)) + 1
-  return 0  # patch_embed, cls, pos_embed, registers.
+    return models.num_layers(backbone) + 1
+  return backbone.layer_id(keys[1:])
 
 
-def layer_scales(params, depth: int, layer_decay: float):
+def layer_scales(params, backbone, layer_decay: float):
   """lr scale ld^(L + 1 - layer_id) per parameter (a tree like params);
-  depth 0 (no layer decay, a non-ViT backbone): all ones."""
+  a backbone without layers (L = 0: no layer decay): all ones."""
+  depth = models.num_layers(backbone)
   if depth == 0:
     return jax.tree.map(lambda _: 1.0, params)
   return jax.tree_util.tree_map_with_path(
       lambda path, _: float(layer_decay) ** (depth + 1 -
-                                             layer_id(path, depth)), params)
+                                             layer_id(path, backbone)),
+      params)
 
 
 def decay_mask(params):
@@ -97,19 +101,14 @@ def decay_mask(params):
 
 def pretrained_backbone(method, state) -> dict:
   """The backbone variables a method is evaluated with ({'params', and
-  'batch_stats' for a ResNet}); a ViT's final norm dropped (see module)."""
+  'batch_stats' with BatchNorm}), less what fine-tuning leaves out (the
+  backbone's `finetune_unused`: a ViT's final norm, see module)."""
   variables = dict(method.backbone_variables(
       state.params['model'], state.mutables, state.extras))
-  if isinstance(method.backbone, vit.ViT):
-    variables['params'] = {k: v for k, v in variables['params'].items()
-                           if k != 'norm'}
+  unused = getattr(method.backbone, 'finetune_unused', ())
+  variables['params'] = {k: v for k, v in variables['params'].items()
+                         if k not in unused}
   return variables
-
-
-def _depth(model) -> int:
-  """Layers for layer-wise decay: the ViT's blocks; 0 (none) otherwise."""
-  return model.backbone.num_blocks if isinstance(model.backbone,
-                                                 vit.ViT) else 0
 
 
 @functools.partial(jax.jit, static_argnames=(
@@ -124,7 +123,7 @@ def train_classifier(model, params, batch_stats, images, labels, key, *,
   """Trains all of a `Classifier`'s `params` (and BatchNorm `batch_stats`,
   {} for a ViT) on uint8 `images` [N, H, W, C] with integer `labels`;
   returns (params, batch_stats, last epoch's mean loss)."""
-  scales = layer_scales(params, _depth(model), layer_decay)
+  scales = layer_scales(params, model.backbone, layer_decay)
   mask = decay_mask(params)
   n = images.shape[0]
   steps_per_epoch = n // batch_size
@@ -213,9 +212,10 @@ def evaluate(method, state, train_images, train_labels, test_images,
 
   `lr` is the peak lr (MAE: blr x B/256, e.g. 5e-4 x B/256 for ViT-B with
   layer_decay 0.65, 1e-3 x B/256 with 0.75 for ViT-L/H). `layer_decay`
-  applies to ViTs only.
+  applies to backbones that declare layers (models.num_layers).
   """
-  is_vit = isinstance(method.backbone, vit.ViT)
+  backbone = method.backbone
+  decays = models.num_layers(backbone) > 0
   data = method.config.data
   mean, std = tuple(data.mean), tuple(data.std)
   model = Classifier(method.backbone, num_classes)
@@ -235,7 +235,7 @@ def evaluate(method, state, train_images, train_labels, test_images,
       train_key, epochs=epochs, batch_size=batch_size,
       warmup_steps=int(round(warmup_epochs * steps_per_epoch)),
       lr=float(lr), min_lr=float(min_lr),
-      layer_decay=float(layer_decay) if is_vit else 1.0,
+      layer_decay=float(layer_decay) if decays else 1.0,
       weight_decay=weight_decay, label_smoothing=label_smoothing, mean=mean,
       std=std, flip=flip)
   variables = {'params': params}
@@ -247,8 +247,17 @@ def evaluate(method, state, train_images, train_labels, test_images,
                                     min(5, num_classes)),
           'train_loss': float(train_loss), 'epochs': epochs, 'lr': lr,
           'batch_size': batch_size,
-          'layer_decay': layer_decay if is_vit else None,
+          'layer_decay': layer_decay if decays else None,
           'weight_decay': weight_decay, 'warmup_epochs': warmup_epochs,
           'label_smoothing': label_smoothing,
-          'optimizer': 'adamw+layer-decay+cosine' if is_vit else 'adamw+cosine',
-          'pool': 'mean+LN' if is_vit else type(method.backbone).__name__}
+          'optimizer': 'adamw+layer-decay+cosine' if decays else 'adamw+cosine',
+          'pool': _pool_name(backbone),
+          # Its BatchNorm trains on, from the checkpoint's statistics.
+          'batch_norm': models.has_batch_norm(backbone)}
+
+
+def _pool_name(backbone) -> str:
+  if hasattr(backbone, 'finetune_features'):  # A ViT's mean of patches.
+    return 'mean' + ('+LN' if getattr(backbone, 'finetune_fc_norm', False)
+                     else '')
+  return type(backbone).__name__

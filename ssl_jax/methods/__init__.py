@@ -1,35 +1,37 @@
 """Methods, found by name: `ssl_jax.methods.<name>.Method` (see base.py).
 
-Adding a method file adds a method: no table to edit. A method defined
-elsewhere (a notebook, a research script) is made known by name with
-`register(name, cls)`; `config.method.name = name` then selects it.
+Adding a method file adds a method: no table to edit. A method written
+outside the package is named by its import path, `config.method.name =
+'my_pkg.my_method'` (a module with a class `Method`, docs/own_method.md);
+that works in every process that reads the config. `register(name, cls)`
+makes a class known by a short name in this process only (a notebook).
 """
 
-import importlib
-import pkgutil
+from ssl_jax import named_modules
 
 _REGISTERED = {}
 
 
 def register(name: str, cls) -> None:
-  """Makes `cls` (a base.MethodBase subclass) available as `name`."""
+  """Makes `cls` (a base.MethodBase subclass) available as `name` in this
+  process (a new process, e.g. `python -m ssl_jax.evaluate`, does not know
+  it: name a module by its import path for that)."""
   _REGISTERED[name] = cls
 
 
 def available() -> list[str]:
-  found = {m.name for m in pkgutil.iter_modules(__path__) if m.name != 'base'}
-  return sorted(found | set(_REGISTERED))
+  found = named_modules.builtin_names(__name__, skip=('base',))
+  return sorted(set(found) | set(_REGISTERED))
 
 
 def get(name: str):
-  """Returns the Method class registered as, or in the file named, `name`."""
+  """The Method class registered as `name`, or of the module it names.
+
+  Raises:
+    errors.ConfigError (a ValueError): naming config.method.name, the module
+      tried and the available methods.
+  """
   if name in _REGISTERED:
     return _REGISTERED[name]
-  path = f'ssl_jax.methods.{name}'
-  try:
-    return importlib.import_module(path).Method
-  except (ModuleNotFoundError, AttributeError) as e:
-    if isinstance(e, ModuleNotFoundError) and e.name != path:
-      raise  # The method exists but one of its imports is missing.
-    raise ValueError(f'config.method.name={name!r} is not a method; '
-                     f'available: {available()}.') from None
+  return named_modules.load('method.name', name, __name__, 'Method',
+                            available).Method

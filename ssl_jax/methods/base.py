@@ -1,23 +1,48 @@
 """The method contract: backbone + heads + pure loss + view policy.
 
-A method is a class named `Method` in `ssl_jax/methods/<name>.py`; the trainer
-finds it by `config.method.name` (import path, no routing table). The trainer
-owns everything generic: device augmentation of the views, the online probe,
-the optimizer, EMA-free bookkeeping, parallelism. A method says only:
+A method is a module defining a class `Method` (a MethodBase subclass):
+`ssl_jax/methods/<name>.py`, found by `config.method.name = '<name>'`, or
+any importable module, found by its import path (`'my_pkg.my_method'`;
+docs/own_method.md). No routing table. The trainer owns everything generic:
+device augmentation of the views, the online probe, the optimizer,
+parallelism, checkpoints. In order of use, a method supplies:
 
-  views            the ViewSpecs the input pipeline must produce;
-  init             its variables {params, mutables, extras};
-  forward          per-example outputs of one batch (runs per device in pmap
-                   mode, so it must not mix examples except through BN);
-                   `rng` is the step's key (the same on every device: draw
-                   per-batch randomness from it, e.g. I-JEPA's block sizes),
-                   `example_ids` the examples' positions in the global batch
-                   (per-example randomness: fold_in(rng, id), e.g. MAE masks,
-                   identical under jit and pmap);
-  objective        the loss from the (global) outputs: pure, no collectives;
-  update_extras    non-gradient state after the optimizer step (EMA teacher,
-                   centre, queue), default none;
-  embed            backbone features for evaluation.
+Module level (optional)
+  default_config()   config.method's keys and defaults (evaluation fills
+                     keys an older config.json lacks from it);
+  validate_config(config)   checks config.method's values before anything
+                     is built (config_checks.validate_method; a static
+                     method of the class works too).
+Class attributes
+  num_views          global views (default 2); `supports_local_crops`:
+                     multi-crop allowed (config.aug.local_crops);
+                     `self.views` (the ViewSpecs the pipeline produces) and
+                     `self.backbone` are built by MethodBase.__init__.
+Hooks, per step (inside the jitted or pmapped step)
+  init(rng, views)   its variables {params, mutables, extras} (required);
+  forward(params, mutables, extras, views, rng, train, example_ids)
+                     per-example outputs of one batch (required; runs per
+                     device in pmap mode, so it must not mix examples except
+                     through BN); `rng` is the step's key (the same on every
+                     device: draw per-batch randomness from it, e.g.
+                     I-JEPA's block sizes), `example_ids` the examples'
+                     positions in the global batch (per-example randomness:
+                     fold_in(rng, id), e.g. MAE masks, identical under jit
+                     and pmap);
+  objective(outputs, extras, step)   (loss, metrics, aux) from the (global)
+                     outputs (required): pure, no collectives;
+  adjust_updates(updates, step)   edits the optimizer's updates before they
+                     are applied (DINO's frozen last layer), default none;
+  after_update(params, extras, step)   edits the new parameters after the
+                     optimizer step (SwAV's prototypes back on the unit
+                     sphere), default none;
+  update_extras(extras, params, aux, step)   non-gradient state after the
+                     update (EMA teacher, centre, queue), default none.
+Evaluation and export
+  embed(params, mutables, extras, images)   backbone features [N, F] of the
+                     network the paper evaluates (required);
+  backbone_params / backbone_variables   the backbone weights fine-tuned
+                     and exported (default: the trained `params['backbone']`).
 
 Why forward/objective are split: under jit the batch is global and the split
 is invisible; under pmap the trainer gathers the outputs between the two, so
@@ -94,6 +119,19 @@ class MethodBase:
   def objective(self, outputs: Outputs, extras, step):
     """Returns (loss, metrics dict, aux for update_extras)."""
     raise NotImplementedError
+
+  def after_update(self, params, extras, step):
+    """Edits the new parameters after the optimizer step (default: none).
+
+    For constraints a gradient step cannot keep: SwAV's prototypes back on
+    the unit sphere, weight normalisation. Runs inside the jitted step on
+    the updated `params` (the model's), with the step's incoming `extras`,
+    before `update_extras` (an EMA teacher then follows the edited weights);
+    under pmap every device edits its own replica alike, so jit and pmap
+    stay equal. Returns params of the same structure.
+    """
+    del extras, step
+    return params
 
   def update_extras(self, extras, params, aux, step):
     del params, aux, step

@@ -34,6 +34,7 @@ import ml_collections
 from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
+from ssl_jax import models
 from ssl_jax.data import masking
 from ssl_jax.methods import base
 from ssl_jax.models import mae_decoder
@@ -73,10 +74,11 @@ def default_config() -> ml_collections.ConfigDict:
 
 def patch_grid(config) -> tuple[int, int]:
   """(rows, columns) of patches of a training crop; checks the backbone."""
-  if config.backbone.name != 'vit':
+  if not models.token_output(models.backbone_class(config.backbone.name)):
     raise config_lib.ConfigError(
         f'config.backbone.name={config.backbone.name!r}: method '
-        f'{config.method.name!r} needs a ViT backbone (name=vit).')
+        f'{config.method.name!r} needs a backbone with token output (a ViT, '
+        'name=vit; models/__init__.py: token_output).')
   p, size = config.backbone.patch_size, config.aug.crop_size
   if size % p:
     raise config_lib.ConfigError(

@@ -30,6 +30,7 @@ from ml_collections import config_dict
 from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
+from ssl_jax import models
 from ssl_jax.methods import byol
 from ssl_jax.models import heads
 
@@ -77,9 +78,11 @@ class Method(byol.Method):
 
   def __init__(self, config, **kwargs):
     super().__init__(config, **kwargs)
-    if config.method.freeze_patch_embed and config.backbone.name != 'vit':
+    if config.method.freeze_patch_embed and not models.token_output(
+        self.backbone):
       raise config_lib.ConfigError(
-          'config.method.freeze_patch_embed=True needs a ViT backbone; '
+          'config.method.freeze_patch_embed=True needs a backbone with a '
+          'patch embedding (token output: a ViT); '
           f'config.backbone.name={config.backbone.name!r}.')
 
   def _heads(self):

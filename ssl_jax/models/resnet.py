@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ssl_jax import config_checks
 from ssl_jax import parallel
 
 from ssl_jax.models import cpu_conv
@@ -43,6 +44,33 @@ _STAGES = {
 # run): 'xla'. A 2-core AMD Zen 3 ran 'im2col' 1.5-1.7x faster at width 1:
 # set conv_impl there after measuring.
 CPU_CONV_IMPL = 'xla'
+
+# The shipped demos' sizes (config_presets.fashion_mnist_backbone): 'smoke'
+# is applied over 'fashion_mnist' by the smoke presets. No DEMO_OPTIMIZER:
+# each config keeps its paper's CIFAR optimizer for ResNets.
+DEMO_SIZES = {
+    'fashion_mnist': dict(depth=18, width=0.125, cifar_stem=True),
+    'smoke': dict(width=0.0625),
+}
+
+
+def default_config() -> dict:
+  """Every option, so `--config.backbone.x=y` can set any. conv_impl:
+  'auto' (XLA's convolution) | 'xla' | 'im2col' | 'wgrad' (patches + matmul
+  forms for XLA:CPU, docs/performance.md)."""
+  return dict(depth=18, width=1.0, cifar_stem=False, conv_impl='auto')
+
+
+def validate_config(config) -> None:
+  """config.backbone's values, before anything is built."""
+  b = config.backbone
+  if 'depth' in b:
+    config_checks.choice(config, 'backbone.depth', tuple(_STAGES))
+  if 'width' in b:
+    config_checks.positive(config, 'backbone.width')
+  if 'conv_impl' in b:
+    config_checks.choice(config, 'backbone.conv_impl',
+                         ('auto',) + cpu_conv.IMPLS)
 
 
 def conv_module(impl: str = 'auto'):
@@ -92,6 +120,11 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
   conv_impl: str = 'auto'
+
+  # What it offers (models/__init__.py): batch statistics; no tokens, no
+  # layer-wise lr decay.
+  has_batch_norm = True
+  token_output = False
 
   @property
   def feature_dim(self) -> int:

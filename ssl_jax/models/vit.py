@@ -17,13 +17,16 @@ last LayerNorm (MAE's fine-tuning replaces it by a norm after pooling).
 method's official code (vit_init.py, docs/methods.md#vit-initialisation).
 """
 
+import re
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from ml_collections import config_dict
 
+from ssl_jax import config_checks
 from ssl_jax.models import pos_interp
 from ssl_jax.models import vit_init
 
@@ -34,6 +37,79 @@ PRESETS = {
     'large': dict(dim=1024, depth=24, heads=16),
     'huge': dict(dim=1280, depth=32, heads=16),
 }
+
+# The shipped demos' sizes (config_presets.fashion_mnist_backbone): 7x7
+# patches of 28 px images (16 tokens), mean-pooled; 'smoke' is applied over
+# 'fashion_mnist' by the smoke presets. The demos train it with AdamW.
+DEMO_SIZES = {
+    'fashion_mnist': dict(dim=192, depth=6, heads=3, patch_size=7,
+                          pool='mean'),
+    'smoke': dict(dim=16, depth=2, heads=2),
+}
+DEMO_OPTIMIZER = dict(name='adamw', lr=5e-4, weight_decay=0.05)
+
+
+def default_config() -> dict:
+  """Every option, so `--config.backbone.x=y` can set any. The
+  initialisation (vit_init.py) is MAE's by default; each method's config
+  sets its official one."""
+  return dict(variant=config_dict.placeholder(str),
+              dim=config_dict.placeholder(int),
+              depth=config_dict.placeholder(int),
+              heads=config_dict.placeholder(int), mlp_ratio=4.0,
+              patch_size=16, pos_embed='sincos', cls_token=True,
+              num_registers=0, pool='cls', remat=False,
+              patch_init='xavier_flat', qkv_init='fused', cls_init_std=0.02,
+              # 'interpolated' positions: the table's grid (DINO).
+              pos_grid=config_dict.placeholder(int),
+              # Stochastic depth of the last block (DINO: 0.1).
+              drop_path=0.0)
+
+
+def validate_config(config) -> None:
+  """config.backbone's values (those the config sets), and that the crops
+  and the evaluation size cut into whole patches."""
+  b, check = config.backbone, config_checks.check
+  if b.get('variant') is not None:
+    config_checks.choice(config, 'backbone.variant', tuple(PRESETS))
+  elif 'dim' in b:
+    for key in ('dim', 'depth', 'heads'):
+      check(isinstance(b[key], int) and not isinstance(b[key], bool) and
+            b[key] > 0, f'backbone.{key}', b[key], 'must be an integer > 0 '
+            f'(or set config.backbone.variant to one of {tuple(PRESETS)})')
+    check(b.dim % b.heads == 0, 'backbone.heads', b.heads,
+          f'must divide config.backbone.dim={b.dim}')
+    if b.get('pos_embed') == 'sincos':
+      check(b.dim % 4 == 0, 'backbone.dim', b.dim,
+            "must be a multiple of 4 with pos_embed='sincos'")
+  if 'patch_size' not in b:
+    return
+  config_checks.positive(config, 'backbone.patch_size', integer=True)
+  config_checks.positive(config, 'backbone.mlp_ratio')
+  config_checks.non_negative(config, 'backbone.num_registers', integer=True)
+  config_checks.choice(config, 'backbone.pos_embed',
+                       ('sincos', 'learned', 'interpolated'))
+  if b.pos_embed == 'interpolated':
+    config_checks.positive(config, 'backbone.pos_grid', integer=True)
+  if 'drop_path' in b:
+    config_checks.fraction(config, 'backbone.drop_path', open_high=True)
+  config_checks.choice(config, 'backbone.pool', ('cls', 'mean'))
+  # Initialisation (vit_init.py), set per method by the configs.
+  if 'patch_init' in b:
+    config_checks.choice(config, 'backbone.patch_init', vit_init.PATCH_INITS)
+  if 'qkv_init' in b:
+    config_checks.choice(config, 'backbone.qkv_init', vit_init.QKV_INITS)
+  if 'cls_init_std' in b:
+    config_checks.positive(config, 'backbone.cls_init_std')
+  check(b.pool != 'cls' or b.cls_token, 'backbone.pool', b.pool,
+        "'cls' needs config.backbone.cls_token=True; use 'mean'")
+  sizes_to_cut = [('aug.crop_size', config.aug.crop_size),
+                  ('data.image_size', config.data.image_size)]
+  if config.aug.local_crops:
+    sizes_to_cut.append(('aug.local_crop_size', config.aug.local_crop_size))
+  for key, size in sizes_to_cut:
+    check(size % b.patch_size == 0, key, size, 'must be a multiple of '
+          f'config.backbone.patch_size={b.patch_size} (ViT patches)')
 
 
 def sincos_2d(dim: int, grid_h: int, grid_w: int) -> np.ndarray:
@@ -212,6 +288,14 @@ class ViT(nn.Module):
   drop_path: float = 0.0
   dtype: Any = jnp.float32
 
+  # What it offers (models/__init__.py): tokens (the masked methods), no
+  # batch statistics, layer-wise lr decay over its blocks, MAE's
+  # fine-tuning pool (finetune_features).
+  has_batch_norm = False
+  token_output = True
+  finetune_fc_norm = True
+  finetune_unused = ('norm',)
+
   def _size(self):
     preset = PRESETS.get(self.variant, {}) if self.variant else {}
     if self.variant and self.variant not in PRESETS:
@@ -234,6 +318,26 @@ class ViT(nn.Module):
   @property
   def num_blocks(self) -> int:
     return self._size()[1]
+
+  @property
+  def num_layers(self) -> int:
+    return self.num_blocks
+
+  def layer_id(self, keys) -> int:
+    """MAE's `get_layer_id_for_vit` for a parameter path inside the
+    backbone: block j is layer j + 1, the patch embedding and the tokens
+    layer 0, the final norm num_layers + 1."""
+    match = re.fullmatch(r'block(\d+)', keys[0])
+    if match:
+      return int(match.group(1)) + 1
+    return self.num_layers + 1 if keys[0] == 'norm' else 0
+
+  def finetune_features(self, x, train: bool = True):
+    """MAE's global pool for fine-tuning: the mean of the patch tokens
+    without the final norm (the classifier adds a LayerNorm, fc_norm)."""
+    del train
+    tokens = self(x, return_tokens=True, final_norm=False)
+    return jnp.mean(tokens[:, self.num_prefix_tokens:], axis=1)
 
   def pool_tokens(self, tokens, token_mask=None):
     """The pooled features of `return_tokens` output, as __call__ pools."""

@@ -56,7 +56,7 @@ def test_layer_scales_and_decay_mask_by_hand():
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
   params = params['params']
   assert 'norm' not in params['backbone']  # Replaced by fc_norm.
-  scales = finetune.layer_scales(params, depth=2, layer_decay=0.5)
+  scales = finetune.layer_scales(params, method.backbone, layer_decay=0.5)
   # ld^(L + 1 - i), L = 2: embeddings 0.5^3, block j 0.5^(2 - j), head 1.
   assert scales['backbone']['patch_embed']['kernel'] == 0.125
   assert scales['backbone']['cls'] == 0.125
@@ -117,5 +117,6 @@ def test_resnet_fine_tunes_with_batch_norm_and_no_layer_decay():
                              lr=1e-2, warmup_epochs=0.5)
   assert result['top1'] > 0.9, result
   assert result['layer_decay'] is None and result['pool'] == 'ResNet'
+  assert result['batch_norm']
   # The checkpoint's running statistics are the starting point.
   assert stats is state.mutables['batch_stats']['backbone']
