@@ -59,6 +59,11 @@ def imagenet_data(config) -> None:
   config.data.mean = IMAGENET_MEAN
   config.data.std = IMAGENET_STD
   config.data.shuffle_buffer = 50_000
+  # Pixel baselines (evals/pixels.py) hold a split's pixels in memory and
+  # fit a 150528 x 1000 linear probe: meant for Fashion-MNIST/CIFAR-sized
+  # data, not for 1.28 M ImageNet images (--config.eval.pixel_baselines=True
+  # still runs them).
+  config.eval.pixel_baselines = False
 
 
 def _colour_views(config, crop_size, crop_scale, jitter, blur_p,

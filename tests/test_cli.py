@@ -21,10 +21,11 @@ def _run(*args, check=True, unoptimised=True):
 
 def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
-  # A slice of the train split, and fine-tuning batches of 128, keep every
-  # protocol to seconds; the eval split is whole.
+  # Slices of the splits, and fine-tuning batches of 128, keep every
+  # protocol (the pixel baselines too) to seconds.
   data_flag = (f'--config.data.data_dir={fmnist_data_dir}',
                '--config.data.train_split=train[:5000]',
+               '--config.data.eval_split=test[:2000]',
                '--config.eval.finetune_batch_size=128')
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
              f'--workdir={workdir}', *data_flag)
