@@ -121,18 +121,3 @@ def missing_extra(why: str, module_level: bool = False):
     pytest.fail(f'CI must run this test: {why}', pytrace=False)
   pytest.skip(why, allow_module_level=module_level)
 
-
-# The modules with the longest tests (CI's --durations), run first: the
-# two xdist workers then end on short tests instead of one of them idling
-# while the other finishes a long one. Each module's tests stay together
-# (module fixtures and compiled programs are set up once per module).
-LONGEST_FIRST = ('test_cli.py', 'test_multiprocess.py', 'test_config_smoke.py',
-                 'test_faults.py', 'test_notebook.py', 'test_parallel.py',
-                 'test_folder_cli.py', 'test_bad_inputs.py')
-
-
-def pytest_collection_modifyitems(items):
-  rank = lambda item: (LONGEST_FIRST.index(item.path.name)
-                       if item.path.name in LONGEST_FIRST
-                       else len(LONGEST_FIRST))
-  items.sort(key=rank)  # Stable: the rest keep their order.
