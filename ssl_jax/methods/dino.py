@@ -25,8 +25,7 @@ first W epochs, then final), EMA momentum along a half cosine from ema_base to
 freeze_last_layer_epochs: the official sets its grad to None
 (`cancel_gradients_last_layer`), so AdamW skips it entirely; here its
 optimizer skips those updates (`frozen_start`, optim.skip_first: no update,
-no weight decay, moments and Adam step count untouched) and
-`adjust_updates` zeroes its update as well.
+no weight decay, moments and Adam step count untouched).
 
 The ViT student (not the teacher, as the official builds it with
 drop_path_rate 0) runs with stochastic depth when config.backbone.drop_path
@@ -52,6 +51,12 @@ from ssl_jax.methods import base
 from ssl_jax.models import dino_head
 
 _NUM_GLOBAL = 2
+
+
+def _image_major(arrays):
+  """[C] arrays [N, ...] -> [N * C, ...], the C of each example together:
+  each device's rows of a sharded batch stay on it (see _Model)."""
+  return jnp.stack(arrays, axis=1).reshape((-1,) + arrays[0].shape[1:])
 
 
 def _is_last_layer(path) -> bool:
@@ -195,11 +200,9 @@ class Method(base.MethodBase):
   # ----------------------------------------------------------------- hooks
   def _groups(self, views, teacher: bool):
     """Same-size crops as one batch each, image-major (see _Model)."""
-    image_major = lambda vs: jnp.stack(vs, axis=1).reshape(
-        (-1,) + vs[0].shape[1:])
-    groups = [image_major(views[:_NUM_GLOBAL])]
+    groups = [_image_major(views[:_NUM_GLOBAL])]
     if not teacher and len(views) > _NUM_GLOBAL:
-      groups.append(image_major(views[_NUM_GLOBAL:]))
+      groups.append(_image_major(views[_NUM_GLOBAL:]))
     return groups
 
   def init(self, rng, views):
@@ -225,11 +228,10 @@ class Method(base.MethodBase):
     ids = jnp.arange(n) if example_ids is None else example_ids
     per_image = jax.vmap(jax.random.fold_in, (None, 0))(rng, ids)
     crop = lambda c: jax.vmap(jax.random.fold_in, (0, None))(per_image, c)
-    image_major = lambda cs: jnp.stack([crop(c) for c in cs], axis=1).reshape(
-        (-1,) + per_image.shape[1:])
-    keys = [image_major(range(_NUM_GLOBAL))]
+    keys = [_image_major([crop(c) for c in range(_NUM_GLOBAL)])]
     if len(views) > _NUM_GLOBAL:
-      keys.append(image_major(range(_NUM_GLOBAL, len(views))))
+      keys.append(_image_major([crop(c) for c in range(_NUM_GLOBAL,
+                                                        len(views))]))
     return keys
 
   def forward(self, params, mutables, extras, views, rng, train=True,
@@ -272,17 +274,6 @@ class Method(base.MethodBase):
     """(is the last layer, steps): the optimizer skips those arrays for the
     first freeze epochs (optim.make), as AdamW skips a grad of None."""
     return (_is_last_layer, self.freeze_steps) if self.freeze_steps else None
-
-  def adjust_updates(self, updates, step):
-    """Zeroes the head's last-layer update for the first freeze epochs."""
-    frozen = step < self.freeze_steps
-
-    def zero_if_last_layer(path, u):
-      if _is_last_layer(path):
-        return jnp.where(frozen, jnp.zeros_like(u), u)
-      return u
-
-    return jax.tree_util.tree_map_with_path(zero_if_last_layer, updates)
 
   def embed(self, params, mutables, extras, images):
     """The teacher's backbone features: the network the paper evaluates."""
