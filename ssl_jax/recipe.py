@@ -80,13 +80,18 @@ def _path(path) -> str:
   return '/'.join(str(getattr(k, 'key', k)) for k in path)
 
 
-def _frozen(method, treedef, step) -> frozenset:
-  """Paths whose update the method zeroes at `step` (adjust_updates on a
-  tree of scalar ones with the parameters' structure)."""
+def _frozen(method, leaves, treedef, step) -> frozenset:
+  """Paths the optimizer skips at `step` (the method's frozen_start) or
+  whose update the method zeroes (adjust_updates on a tree of scalar ones
+  with the parameters' structure)."""
+  late = method.frozen_start()
+  skipped = {_path(p) for p, _ in leaves
+             if late and step < late[1] and late[0](p)}
   ones = jax.tree.unflatten(treedef, [jnp.ones(())] * treedef.num_leaves)
   adjusted = jax.tree_util.tree_flatten_with_path(
       method.adjust_updates(ones, step))[0]
-  return frozenset(_path(p) for p, u in adjusted if float(u) == 0.0)
+  return frozenset(skipped | {_path(p) for p, u in adjusted
+                              if float(u) == 0.0})
 
 
 def _rows(config, schedules, wd, leaves, frozen, step) -> list[Row]:
@@ -140,7 +145,7 @@ def compute(config, train_examples_given: int | None = None) -> Recipe:
   steps = tuple(dict.fromkeys((0, min(1, total - 1), total - 1)))
   rows, frozen = [], {}
   for step in steps:
-    frozen[step] = sorted(_frozen(method, treedef, step))
+    frozen[step] = sorted(_frozen(method, leaves, treedef, step))
     rows += _rows(config, schedules, wd, leaves, set(frozen[step]), step)
   per_step = lambda fn: {s: float(fn(s)) for s in steps} if fn else {}
   return Recipe(total, warmup, optim.peak_lr(config), per_epoch, examples,
