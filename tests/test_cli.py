@@ -21,12 +21,12 @@ def _run(*args, check=True, unoptimised=True):
 
 def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
-  # Slices of the splits, and fine-tuning batches of 128, keep every
-  # protocol (the pixel baselines too) to seconds.
+  # Slices of the splits keep every protocol (the pixel baselines too) to
+  # seconds. Fine-tuning (a minute here) runs end to end on stand-in data in
+  # test_config_smoke.py and learns in tests/evals/test_finetune.py.
   data_flag = (f'--config.data.data_dir={fmnist_data_dir}',
                '--config.data.train_split=train[:5000]',
-               '--config.data.eval_split=test[:2000]',
-               '--config.eval.finetune_batch_size=128')
+               '--config.data.eval_split=test[:2000]')
   out = _run('ssl_jax.main', f'--config={SMOKE_CONFIG}:smoke',
              f'--workdir={workdir}', *data_flag)
   assert 'step 6/6' in out.stdout
@@ -46,19 +46,18 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   assert 'total_steps: 6 -> 8 (recorded in config.6.json)' in out.stdout
 
   out = _run('ssl_jax.evaluate', f'--workdir={workdir}',
-             '--protocols=knn,linear,fewshot,finetune,diagnostics',
+             '--protocols=knn,linear,fewshot,diagnostics',
              unoptimised=False)
   for row in ('kNN (raw pixels)', 'kNN (standardised pixels)',
               'linear probe (SSL features)',
               'linear probe (standardised pixels)',
               'SSL features vs the best pixel baseline'):
     assert row in out.stdout, row
-  assert 'fine-tuning' in out.stdout
   assert '5-shot ridge' in out.stdout and 'RankMe' in out.stdout
   with open(os.path.join(workdir, 'eval', 'results.json')) as f:
     results = json.load(f)
   for key in ('knn_top1', 'linear_top1', 'raw_pixel_knn_top1', 'step',
-              'finetune_top1', 'standardised_pixel_knn_top1',
+              'standardised_pixel_knn_top1',
               'standardised_pixel_linear_top1'):
     assert key in results, key
   # The margin is over the best of the three baselines (test_pixels.py
@@ -80,9 +79,6 @@ def test_pretrain_then_evaluate(fmnist_data_dir, tmp_path):
   assert 0.75 < results['raw_pixel_knn_top1'] < 0.9
   assert 0 < results['fewshot_5shot_top1_mean'] <= 1
   assert 1 <= results['diagnostics']['rankme'] <= results['feature_dim']
-  # One epoch (39 steps) of fine-tuning the whole network: above chance
-  # (0.1); 0.26 measured.
-  assert results['finetune_top1'] > 0.2, results['finetune_settings']
 
 
 def test_misspelt_key_lists_valid_keys(tmp_path):

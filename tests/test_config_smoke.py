@@ -37,15 +37,15 @@ def _config(name, preset):
   return config
 
 
-# ResNet-50 steps run faster optimised (pytest.param cannot add a fixture).
-@pytest.mark.parametrize('name, optimised', [('simclr_cifar10.py', False),
-                                             ('simclr_imagenet.py', True)])
-def test_paper_configs_smoke_on_stand_in_data(name, optimised, fake_data_dir,
-                                             tmp_path, request):
-  if optimised:
-    request.getfixturevalue('optimised_xla')
+@pytest.mark.parametrize('name', ['simclr_cifar10.py', 'simclr_imagenet.py'])
+def test_paper_configs_smoke_on_stand_in_data(name, fake_data_dir, tmp_path):
   config = _config(name, 'smoke')
   config.data.data_dir = fake_data_dir
+  if config.backbone.depth == 50:
+    # What this test is about is the reading path and the protocols; compiling
+    # a ResNet-50 step costs ~2 min on 2 cores, a ResNet-18 one a third of
+    # that. ResNet-50's blocks are checked against timm's in test_export.py.
+    config.backbone.depth = 18
   state = train.run(config, str(tmp_path))
   assert int(state.step) == config.total_steps
   results = evaluate.run(str(tmp_path), protocols=('knn', 'linear'))

@@ -75,17 +75,16 @@ def test_sigterm_then_kills_then_resume_end_where_a_clean_run_ends(
   assert 'Stopped by SIGTERM at step' in out
   stopped = int(out.split('Stopped by SIGTERM at step ')[1].split(':')[0])
   assert checkpoint.latest_step(workdir) == stopped  # No step lost.
-  # SIGKILL twice at random moments (every step saves, so kills land in
-  # saves too): each resume restarts from the last complete step.
-  rng = random.Random(0)
-  for _ in range(2):
-    before = checkpoint.latest_step(workdir)
-    proc = _start_and_wait_for_step(cmd, before + 1)
-    time.sleep(rng.uniform(0.0, 1.0))
-    proc.kill()
-    proc.wait(timeout=60)
-    after = checkpoint.latest_step(workdir)
-    assert after >= before  # Never lost a complete checkpoint.
+  # SIGKILL at a random moment (every step saves, so a kill may land in a
+  # save): the resume restarts from the last complete step. (One kill: each
+  # costs a process start-up; test_bad_inputs.py resumes past a
+  # half-written checkpoint folder.)
+  before = checkpoint.latest_step(workdir)
+  proc = _start_and_wait_for_step(cmd, before + 1)
+  time.sleep(random.Random(0).uniform(0.0, 1.0))
+  proc.kill()
+  proc.wait(timeout=60)
+  assert checkpoint.latest_step(workdir) >= before  # Never lost one.
   subprocess.run(cmd, env=subprocess_env(), check=True, capture_output=True,
                  cwd=REPO, timeout=600)
   step, params = _final_params(workdir)
