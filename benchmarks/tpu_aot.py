@@ -51,7 +51,8 @@ class Row:
 # DINO 16 GPUs x 64; Barlow Twins / VICReg 2048 on 32 GPUs = 64; SimSiam
 # 8 GPUs x 64; I-JEPA 16 GPUs x 128. data2vec 2.0's own run is 16 GPUs x
 # 16 images (x 16 masked clones each); it is compiled at 64 per chip here,
-# like the others, where a TPU chip is well fed.
+# like the others, where a TPU chip is well fed. LeJEPA's launch scripts give
+# the global batch (512) but not the GPU count: 64 per chip too.
 ROWS = (
     Row('simclr', 'configs/simclr_imagenet.py', 'v5p:2x2x1', 64),
     Row('moco_v3', 'configs/moco_v3_imagenet.py', 'v5p:2x2x1', 64),
@@ -66,6 +67,8 @@ ROWS = (
     Row('ijepa', 'configs/ijepa_imagenet.py', 'v5p:2x2x1', 128),
     Row('data2vec', 'configs/data2vec_imagenet.py', 'v5p:2x2x1', 64,
         note='64 per chip; the official run: 16 per GPU'),
+    Row('lejepa', 'configs/lejepa_imagenet.py', 'v5p:2x2x1', 64,
+        note='ViT-L/14; 64 per chip (the official batch: 512)'),
     # The two large ViTs on a 64-chip slice, data-parallel and with FSDP.
     Row('mae_l_dp', 'configs/mae_imagenet.py', 'v5p:4x4x4', 64,
         ('--config.parallel.mesh_fsdp=1',), 'ViT-L, data parallel'),

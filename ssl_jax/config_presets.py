@@ -121,7 +121,8 @@ def fashion_mnist_views(config, *, crop_scale=(0.2, 1.0),
   `solarize_p`: (0.0,) for symmetric views (SimCLR, SimSiam), BYOL's
   (0.0, 0.2) for Barlow Twins, BYOL, MoCo v3 and DINO (which also takes
   crops (0.4, 1)), (0.1,) for VICReg. Used by `configs/{barlow_twins,byol,
-  dino,moco_v3,simclr,simsiam,vicreg}_fashion_mnist.py`.
+  dino,moco_v3,simclr,simsiam,vicreg}_fashion_mnist.py` (and LeJEPA's:
+  crops (0.3, 1), solarize 0.2).
   """
   config.aug.crop_size = 28
   config.aug.crop_scale = crop_scale
@@ -167,8 +168,8 @@ def fashion_mnist_backbone(config, name: str) -> None:
   patches, mean-pooled; ConvNeXt's CPU size with a stride-2 stem) and, if it
   names one, its `DEMO_OPTIMIZER` (ViT: AdamW lr 5e-4 x B/256, weight decay
   0.05); otherwise the config's optimizer stays (the ResNets: each paper's
-  CIFAR values). Used by `configs/{barlow_twins,byol,dino,moco_v3,simclr,
-  simsiam,vicreg}_fashion_mnist.py`.
+  CIFAR values). Used by `configs/{barlow_twins,byol,dino,lejepa,moco_v3,
+  simclr,simsiam,vicreg}_fashion_mnist.py`.
 
   Raises:
     ConfigError: `name` is no backbone module, or has no such preset.

@@ -248,13 +248,34 @@ def test_data2vec():
       [0.9998, 0.9998 + 0.00019 / 100_000, 0.99999], rel=1e-7)
 
 
+def test_lejepa():
+  # rbalestr-lab/lejepa: lr 5e-4 with no batch scaling; MINIMAL.md's
+  # LinearLR(start_factor=0.01, total_iters=W) over one epoch, so update k
+  # of the warm-up runs at peak (0.01 + 0.99 k / W); cosine to peak / 1000
+  # (README); AdamW weight decay 0.05 on every parameter (one group).
+  _, r = _recipe('lejepa_imagenet.py')
+  per_epoch, last = IMAGES // 512, r.total_steps - 1
+  assert (r.total_steps, r.warmup_steps) == (100 * per_epoch, per_epoch)
+  assert _row(r, 0).lr == pytest.approx(5e-6, rel=1e-5)
+  assert _row(r, 1).lr == pytest.approx(5e-4 * (0.01 + 0.99 / per_epoch),
+                                        rel=1e-5)
+  assert _row(r, last).lr == pytest.approx(5e-7, rel=1e-3)
+  for step in r.steps:
+    for ndim in ('<=1', '>1'):
+      assert _row(r, step, ndim=ndim).weight_decay == 0.05
+  assert not r.ema_momentum and not r.frozen.get(0)
+  assert _views(r) == ([(224, (0.3, 1.0), 0.5, 0.2)] * 2
+                       + [(98, (0.05, 0.3), 0.5, 0.2)] * 6)
+
+
 @pytest.mark.parametrize('name, interpolation', [
     # torchvision's RandomResizedCrop on PIL images (antialiased): its
     # default BILINEAR, or BICUBIC (interpolation=3); SimCLR's and BYOL's
     # tf.image.resize BICUBIC (no antialias). DINO's local crops too.
     ('barlow_twins', 'bicubic_antialias'), ('byol', 'bicubic'),
     ('data2vec', 'bicubic_antialias'), ('dino', 'bicubic_antialias'),
-    ('ijepa', 'bilinear_antialias'), ('mae', 'bicubic_antialias'),
+    ('ijepa', 'bilinear_antialias'), ('lejepa', 'bilinear_antialias'),
+    ('mae', 'bicubic_antialias'),
     ('moco_v3', 'bilinear_antialias'), ('simclr', 'bicubic'),
     ('simsiam', 'bilinear_antialias'), ('vicreg', 'bicubic_antialias')])
 def test_crop_resize_is_the_official(name, interpolation):

@@ -150,6 +150,7 @@ def test_pmap_with_fsdp_and_backbone_options_are_refused():
     ('mae', 'mask_ratio', 1.0),
     ('ijepa', 'target_scale', (0.3, 0.2)),
     ('data2vec', 'mask_prob', 0.0),
+    ('lejepa', 'lamb', 1.5),
 ])
 def test_each_method_checks_its_own_keys(method, key, value):
   from ssl_jax import config_checks  # pylint: disable=g-import-not-at-top

@@ -19,6 +19,10 @@ from ssl_jax.losses.masked import ijepa
 from ssl_jax.losses.masked import mae
 from ssl_jax.losses.redundancy import barlow_twins
 from ssl_jax.losses.redundancy import vicreg
+from ssl_jax.losses.sigreg import epps_pulley
+from ssl_jax.losses.sigreg import lejepa
+from ssl_jax.losses.sigreg import sigreg
+from ssl_jax.losses.sigreg import sigreg_directions
 
 __all__ = [
     'barlow_twins',
@@ -29,11 +33,15 @@ __all__ = [
     'data2vec_targets',
     'dino',
     'dino_center',
+    'epps_pulley',
     'ijepa',
+    'lejepa',
     'l2_normalize',
     'mae',
     'moco_v3',
     'nt_xent',
+    'sigreg',
+    'sigreg_directions',
     'simsiam',
     'vicreg',
 ]

@@ -117,11 +117,26 @@ def dino(student_logits: jax.Array, teacher_logits: jax.Array,
     raise ValueError('dino needs at least one pair of different crops.')
   t = teacher_logits.astype(jnp.float32) - center.astype(jnp.float32)
   teacher_probs = jax.nn.softmax(t / teacher_temp, axis=-1)
+  return dino_cross_entropy(student_logits, teacher_probs, student_temp)
+
+
+def dino_cross_entropy(student_logits: jax.Array, teacher_probs: jax.Array,
+                       student_temp: float) -> jax.Array:
+  """DINO's cross-entropy from given teacher probabilities: the mean over
+  the 2 (M + 1) pairs (teacher crop i, student crop j != i) of
+  mean_b [-sum_k P_t^i log softmax(s_j / tau_s)]. `dino` after centring;
+  DINOv2 after Sinkhorn-Knopp (its `loss_scales / (n_global_crops_loss_terms
+  + n_local_crops_loss_terms)` weighting is this same mean over pairs).
+  student_logits [S, N, K], teacher_probs [T, N, K], T <= S.
+  """
+  n_teacher, n_student = teacher_probs.shape[0], student_logits.shape[0]
+  n_pairs = n_teacher * n_student - n_teacher
   student_log_probs = jax.nn.log_softmax(
       student_logits.astype(jnp.float32) / student_temp, axis=-1)
   # ce[i, j] = sum_b sum_k -P_t^i log P_s^j: one contraction over b and k,
   # with no [T, S, N, K] intermediate (K is 65,536 in the paper).
-  ce = -jnp.einsum('tbk,sbk->ts', teacher_probs, student_log_probs)
+  ce = -jnp.einsum('tbk,sbk->ts', teacher_probs.astype(jnp.float32),
+                   student_log_probs)
   off_diagonal = ~jnp.eye(n_teacher, n_student, dtype=bool)
   batch = student_logits.shape[1]
   return jnp.sum(jnp.where(off_diagonal, ce, 0.0)) / (n_pairs * batch)

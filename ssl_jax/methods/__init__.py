@@ -20,7 +20,8 @@ def register(name: str, cls) -> None:
 
 
 def available() -> list[str]:
-  found = named_modules.builtin_names(__name__, skip=('base',))
+  # base.py and multicrop.py are shared plumbing, not methods.
+  found = named_modules.builtin_names(__name__, skip=('base', 'multicrop'))
   return sorted(set(found) | set(_REGISTERED))
 
 

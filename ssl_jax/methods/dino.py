@@ -48,15 +48,10 @@ from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import optim
 from ssl_jax.methods import base
+from ssl_jax.methods import multicrop
 from ssl_jax.models import dino_head
 
 _NUM_GLOBAL = 2
-
-
-def _image_major(arrays):
-  """[C] arrays [N, ...] -> [N * C, ...], the C of each example together:
-  each device's rows of a sharded batch stay on it (see _Model)."""
-  return jnp.stack(arrays, axis=1).reshape((-1,) + arrays[0].shape[1:])
 
 
 def _is_last_layer(path) -> bool:
@@ -146,11 +141,8 @@ class _Model(nn.Module):
     so a sharded batch needs no all-gather of the 65536-wide logits (a
     crop-major concatenation split each crop over a subset of devices).
     """
-    if drop_keys is None:
-      features = [self.backbone(x, train=train) for x in groups]
-    else:
-      features = [self.backbone(x, train=train, drop_keys=k)
-                  for x, k in zip(groups, drop_keys)]
+    features = multicrop.backbone_features(self.backbone, groups, train,
+                                           drop_keys)
     n = groups[0].shape[0] // _NUM_GLOBAL
     per_image = [f.reshape(n, -1, f.shape[-1]) for f in features]
     crops = jnp.concatenate(per_image, axis=1)  # [N, C, D]
@@ -200,10 +192,7 @@ class Method(base.MethodBase):
   # ----------------------------------------------------------------- hooks
   def _groups(self, views, teacher: bool):
     """Same-size crops as one batch each, image-major (see _Model)."""
-    groups = [_image_major(views[:_NUM_GLOBAL])]
-    if not teacher and len(views) > _NUM_GLOBAL:
-      groups.append(_image_major(views[_NUM_GLOBAL:]))
-    return groups
+    return multicrop.crop_groups(views, _NUM_GLOBAL, globals_only=teacher)
 
   def init(self, rng, views):
     variables = self.model.init(rng, self._groups(views, teacher=False),
@@ -224,15 +213,7 @@ class Method(base.MethodBase):
     grouped as `_groups` (None without drop_path or outside training)."""
     if not self.config.backbone.get('drop_path'):
       return None
-    n = views[0].shape[0]
-    ids = jnp.arange(n) if example_ids is None else example_ids
-    per_image = jax.vmap(jax.random.fold_in, (None, 0))(rng, ids)
-    crop = lambda c: jax.vmap(jax.random.fold_in, (0, None))(per_image, c)
-    keys = [_image_major([crop(c) for c in range(_NUM_GLOBAL)])]
-    if len(views) > _NUM_GLOBAL:
-      keys.append(_image_major([crop(c) for c in range(_NUM_GLOBAL,
-                                                        len(views))]))
-    return keys
+    return multicrop.crop_drop_keys(views, _NUM_GLOBAL, rng, example_ids)
 
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
