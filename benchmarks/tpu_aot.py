@@ -10,7 +10,7 @@ slice described by libtpu, on this machine, and appends both reports to
 --out (one JSON line per program; rows already there are kept and not
 compiled again, so an interrupted run continues). Then it writes the
 markdown tables between the `<!-- tpu-aot -->` and `<!-- tpu-fsdp -->`
-markers of --table.
+markers of --table (rows not in --out keep their lines there).
 
 Every time, rate and MFU is XLA TPU's cost-model estimate at compile
 time, not a measurement. Each compile runs in its own process (a
@@ -213,8 +213,14 @@ def main(argv):
   text, fsdp = table(reports), fsdp_table(reports)
   print(text, fsdp, sep='\n\n')
   if _TABLE.value:
-    doc_blocks.write_block(_TABLE.value, 'tpu-aot', text)
-    doc_blocks.write_block(_TABLE.value, 'tpu-fsdp', fsdp)
+    # Rows not in --out keep their lines (a rerun of some rows).
+    names = [r.name + (f' ({r.note})' if r.note else '') for r in ROWS]
+    notes = [r.note for r in ROWS if r.name in FSDP_ROWS]
+    for marker, new, order in (('tpu-aot', text, names),
+                               ('tpu-fsdp', fsdp, notes)):
+      old = doc_blocks.read_block(_TABLE.value, marker)
+      doc_blocks.write_block(_TABLE.value, marker,
+                             doc_blocks.merge_table_rows(old, new, order))
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from conftest import REPO
 
 sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+import doc_blocks  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -40,3 +41,11 @@ def test_all_on_host_augmentation_twin_does_the_device_work():
   device = augment.augment_one(jnp.asarray(image), jax.random.PRNGKey(0),
                                spec)
   np.testing.assert_allclose(host, device, atol=1e-5)
+
+
+def test_a_rerun_of_some_rows_keeps_the_others_in_order():
+  head = '| config | ms |\n|---|---|\n'
+  old = head + '| a | 1 |\n| b | 2 |\n| gone | 9 |'
+  merged = doc_blocks.merge_table_rows(old, head + '| b | 3 |\n| c | 4 |',
+                                       order=['a', 'b', 'c'])
+  assert merged == head + '| a | 1 |\n| b | 3 |\n| c | 4 |\n| gone | 9 |'
