@@ -55,6 +55,9 @@ class Row:
 # the global batch (512) but not the GPU count: 64 per chip too.
 ROWS = (
     Row('simclr', 'configs/simclr_imagenet.py', 'v5p:2x2x1', 64),
+    Row('simclr_s2d', 'configs/simclr_imagenet.py', 'v5p:2x2x1', 64,
+        ('--config.backbone.space_to_depth_stem=True',),
+        'space-to-depth stem'),
     Row('moco_v3', 'configs/moco_v3_imagenet.py', 'v5p:2x2x1', 64),
     Row('moco_v3_vit', 'configs/moco_v3_imagenet.py:backbone=vit',
         'v5p:2x2x1', 64),

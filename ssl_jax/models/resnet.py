@@ -14,6 +14,14 @@ function): 'xla' is nn.Conv; 'im2col' / 'wgrad' are models/cpu_conv.py's
 patches + matmul forms for XLA:CPU; 'auto' (default) is CPU_CONV_IMPL when
 jax's default backend is the CPU and 'xla' elsewhere (GPU/TPU keep their
 native convolutions).
+
+`space_to_depth_stem=True` computes the ImageNet stem (7x7, stride 2) as
+MLPerf's TPU ResNet-50 does: the padded image regrouped into 2x2 blocks
+(3 -> 12 channels, half the height and width) and a 4x4 stride-1
+convolution whose kernel is the same 7x7 parameter regrouped (zeros where
+7 < 8). The same parameter, the same function (tests/models/test_resnet.py
+checks values and gradients against the plain stem); a TPU's matrix unit
+sees a contraction of 192 instead of convolving 3 channels.
 """
 
 import functools
@@ -58,7 +66,8 @@ def default_config() -> dict:
   """Every option, so `--config.backbone.x=y` can set any. conv_impl:
   'auto' (XLA's convolution) | 'xla' | 'im2col' | 'wgrad' (patches + matmul
   forms for XLA:CPU, docs/performance.md)."""
-  return dict(depth=18, width=1.0, cifar_stem=False, conv_impl='auto')
+  return dict(depth=18, width=1.0, cifar_stem=False, conv_impl='auto',
+              space_to_depth_stem=False)
 
 
 def validate_config(config) -> None:
@@ -71,6 +80,11 @@ def validate_config(config) -> None:
   if 'conv_impl' in b:
     config_checks.choice(config, 'backbone.conv_impl',
                          ('auto',) + cpu_conv.IMPLS)
+  if b.get('space_to_depth_stem') and b.get('cifar_stem'):
+    raise config_checks.ConfigError(
+        'config.backbone.space_to_depth_stem=True regroups the ImageNet stem '
+        '(7x7, stride 2); with config.backbone.cifar_stem=True (3x3, stride '
+        '1) there is nothing to regroup: set one of them to False.')
 
 
 def conv_module(impl: str = 'auto'):
@@ -83,6 +97,41 @@ def conv_module(impl: str = 'auto'):
     raise ValueError(f"ResNet conv_impl {impl!r} not in "
                      f"{('auto',) + cpu_conv.IMPLS}.")
   return functools.partial(cpu_conv.Conv, impl=impl)
+
+
+class SpaceToDepthStem(nn.Module):
+  """The 7x7 stride-2 'SAME' convolution, as a 4x4 stride-1 one on 2x2
+  blocks of the padded image (the module docstring). Its parameter is the
+  plain stem's `kernel` [7, 7, C, F]."""
+  features: int
+  dtype: Any = jnp.float32
+  kernel_init: Any = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x):
+    n, h, w, c = x.shape
+    kernel = self.param('kernel', self.kernel_init,
+                        (7, 7, c, self.features), jnp.float32)
+    # 'SAME' for stride 2 pads 5 (2 before, 3 after) on an even side and 6
+    # (3, 3) on an odd one; then pad after up to 2 * (out + 3) so the 2x2
+    # blocks tile it and a valid 4x4 convolution gives `out` rows.
+    pads = []
+    for size in (h, w):
+      out = -(-size // 2)
+      total = max(2 * (out - 1) + 7 - size, 0)
+      before = total // 2
+      pads.append((before, 2 * (out + 3) - size - before))
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    hb, wb = x.shape[1] // 2, x.shape[2] // 2
+    x = x.reshape(n, hb, 2, wb, 2, c).transpose(0, 1, 3, 2, 4, 5)
+    x = x.reshape(n, hb, wb, 4 * c)
+    # Kernel tap (2p + r, 2q + s) -> block tap (p, q), channel (r, s, c).
+    k = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
+    k = k.reshape(4, 2, 4, 2, c, self.features).transpose(0, 2, 1, 3, 4, 5)
+    k = k.reshape(4, 4, 4 * c, self.features)
+    return jax.lax.conv_general_dilated(
+        x.astype(self.dtype), k.astype(self.dtype), (1, 1), 'VALID',
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
 class _Block(nn.Module):
@@ -120,6 +169,7 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
   conv_impl: str = 'auto'
+  space_to_depth_stem: bool = False
 
   # What it offers (models/__init__.py): batch statistics; no tokens, no
   # layer-wise lr decay.
@@ -139,10 +189,10 @@ class ResNet(nn.Module):
     if self.depth not in _STAGES:
       raise ValueError(f'ResNet depth {self.depth} not in {sorted(_STAGES)}.')
     kind, stages = _STAGES[self.depth]
+    kernel_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
     conv = functools.partial(conv_module(self.conv_impl), use_bias=False,
                              dtype=self.dtype, padding='SAME',
-                             kernel_init=nn.initializers.variance_scaling(
-                                 2.0, 'fan_out', 'normal'))
+                             kernel_init=kernel_init)
     norm = functools.partial(norms.BatchNorm, use_running_average=not train,
                              momentum=0.9, epsilon=1e-5, dtype=self.dtype,
                              axis_name=self.bn_axis_name, groups=groups)
@@ -151,7 +201,10 @@ class ResNet(nn.Module):
     if self.cifar_stem:
       x = nn.relu(norm()(conv(base, (3, 3), name='stem')(x)))
     else:
-      x = nn.relu(norm()(conv(base, (7, 7), (2, 2), name='stem')(x)))
+      stem = (SpaceToDepthStem(base, self.dtype, kernel_init=kernel_init,
+                               name='stem') if self.space_to_depth_stem
+              else conv(base, (7, 7), (2, 2), name='stem'))
+      x = nn.relu(norm()(stem(x)))
       x = nn.max_pool(x, (3, 3), (2, 2), padding='SAME')
     for i, num_blocks in enumerate(stages):
       for j in range(num_blocks):
