@@ -1,5 +1,7 @@
 """ViT: sin-cos embedding, presets, pooling, encoding kept tokens only."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -137,23 +139,26 @@ def test_masks_replace_patch_embeddings_by_the_mask_token():
   model = vit.ViT(dim=16, depth=1, heads=2, patch_size=4)
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 1))
   masks = jnp.array([[True, False, False, True], [False] * 4])
-  variables = model.init(jax.random.PRNGKey(1), x, masks=masks)
+  variables = jax.jit(functools.partial(model.init, masks=masks))(
+      jax.random.PRNGKey(1), x)
   token = variables['params']['mask_token']
   np.testing.assert_array_equal(token, np.zeros((1, 1, 16)))  # torch.zeros.
   variables['params']['mask_token'] = token + 0.5
-  embed = lambda x, masks: model.apply(variables, x, masks=masks,
-                                       return_tokens=True, final_norm=False)
   # Changing the pixels of image 0's masked patches (0 and 3: the top-left
   # and bottom-right 4x4) changes nothing; image 1 (no mask) does change.
+  # Rows: x masked, y masked, x with an all-False mask.
   y = x.at[:, :4, :4].add(3.0).at[:, 4:, 4:].add(-2.0)
-  out, out_y = embed(x, masks), embed(y, masks)
-  np.testing.assert_allclose(out[0], out_y[0], atol=1e-6)
-  assert not np.allclose(out[1], out_y[1])
+  out = jax.jit(lambda v, x, m: model.apply(
+      v, x, masks=m, return_tokens=True, final_norm=False))(
+          variables, jnp.concatenate([x, y, x]),
+          jnp.concatenate([masks, masks, jnp.zeros_like(masks)]))
+  np.testing.assert_allclose(out[0], out[2], atol=1e-6)
+  assert not np.allclose(out[1], out[3])
   # An all-False mask is the plain encoder.
-  np.testing.assert_allclose(
-      embed(x, jnp.zeros_like(masks)),
-      model.apply(variables, x, return_tokens=True, final_norm=False),
-      atol=1e-6)
+  del variables['params']['mask_token']
+  plain = jax.jit(lambda v, x: model.apply(v, x, return_tokens=True,
+                                           final_norm=False))(variables, x)
+  np.testing.assert_allclose(out[4:], plain, atol=1e-6)
 
 
 def test_uniform_drop_path_rates():
