@@ -47,6 +47,10 @@ def _optimizer(config, peak_lr: float) -> str:
            f'warm-up from {_num(o.start_lr_ratio)} x peak'
            if o.get('start_lr_ratio') else '',
            'lr set once per epoch' if o.get('lr_per_epoch') else '',
+           f'layer-wise lr decay {o.layer_decay}'
+           if o.get('layer_decay') is not None else '',
+           f'patch embedding lr x {o.patch_embed_lr_mult}'
+           if o.get('patch_embed_lr_mult') is not None else '',
            f'global grad clip {o.grad_clip_norm}' if o.grad_clip_norm else '',
            f'per-tensor grad clip {o.grad_clip_per_tensor}'
            if o.get('grad_clip_per_tensor') else '']

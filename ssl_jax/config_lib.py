@@ -118,6 +118,10 @@ def base_config() -> ml_collections.ConfigDict:
       # the peak lr throughout (SimSiam's --fix-pred-lr).
       lr_biases=config_dict.placeholder(float),
       fix_pred_lr=False,
+      # Per-array lr multipliers (optim.py; DINOv2): layer-wise decay over
+      # the backbone's layers and the patch embedding's multiplier.
+      layer_decay=config_dict.placeholder(float),
+      patch_embed_lr_mult=config_dict.placeholder(float),
       momentum=0.9,
       trust_coefficient=1e-3,
       b1=0.9,
@@ -419,6 +423,9 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
     config_checks.fraction(config, 'optim.start_lr_ratio')
   if 'lr_per_epoch' in config.optim:
     _check_choice(config, 'optim.lr_per_epoch', (True, False))
+  for key in ('layer_decay', 'patch_embed_lr_mult'):
+    if config.optim.get(key) is not None:
+      config_checks.fraction(config, f'optim.{key}', open_low=True)
   _check_positive(config, 'probe.lr')
 
   aug = config.aug

@@ -14,6 +14,15 @@ own base lr (Barlow Twins' `--learning-rate-biases`); with
 gradient clipping stays global. Without them the optimizer state has the
 single-group layout of older checkpoints.
 
+Per-array lr multipliers (DINOv2's `param_groups.py`): with
+`optim.layer_decay` ld, an array in backbone layer i of L (models/__init__.py:
+embedding 0, block j j + 1, final norm L + 1) takes ld^(L + 1 - i) of its
+group's lr, anything outside the backbone (heads) 1, the layers of
+fine-tuning's layer-wise decay (evals/finetune.py: layer_scales); with
+`optim.patch_embed_lr_mult` the patch embedding takes that much more. The
+multiplier scales the whole update, weight decay included, as a torch
+param group's lr does. Unset (the default), the optimizer is unchanged.
+
 Arrays frozen for the first updates (`make(frozen_start=...)`, DINO's last
 layer in epoch 0) get an optimizer of their own that skips those updates
 entirely, as torch's optimizers skip a parameter whose grad is None: no
@@ -33,6 +42,7 @@ import jax.numpy as jnp
 import optax
 
 from ssl_jax import config_lib
+from ssl_jax import models
 
 
 def peak_lr(config, base: float | None = None) -> float:
@@ -237,6 +247,43 @@ def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
   return optax.stateless(clip)
 
 
+def lr_multipliers(config, model_params):
+  """The lr multiplier of each model array (a tree like `model_params`;
+  see the module docstring), or None when neither key is set."""
+  o = config.optim
+  decay, patch = o.get('layer_decay'), o.get('patch_embed_lr_mult')
+  if decay is None and patch is None:
+    return None
+  from ssl_jax.evals import finetune  # pylint: disable=g-import-not-at-top
+  backbone = models.build_backbone(config.backbone, jnp.float32)
+  scales = finetune.layer_scales(model_params, backbone,
+                                 1.0 if decay is None else decay)
+
+  def with_patch(path, scale):
+    keys = [getattr(k, 'key', None) for k in path]
+    in_patch_embed = keys[0] == 'backbone' and 'patch_embed' in keys
+    return scale * (patch if patch is not None and in_patch_embed else 1.0)
+
+  return jax.tree_util.tree_map_with_path(with_patch, scales)
+
+
+def _scale_model_updates(config, tx):
+  """`tx`, then each model update times its lr multiplier (the probe's
+  untouched); `tx` itself when the config sets none."""
+  o = config.optim
+  if o.get('layer_decay') is None and o.get('patch_embed_lr_mult') is None:
+    return tx
+
+  def scale(updates, params=None):
+    del params
+    factors = lr_multipliers(config, updates['model'])
+    model = jax.tree.map(lambda u, f: u * jnp.asarray(f, u.dtype),
+                         updates['model'], factors)
+    return dict(updates, model=model)
+
+  return optax.chain(tx, optax.stateless(scale))
+
+
 def make(config, total_steps: int, warmup_steps: int,
          steps_per_epoch: int | None = None, frozen_start=None):
   """Returns (optimizer over {'model', 'probe'} params, the lr schedule of
@@ -257,7 +304,7 @@ def make(config, total_steps: int, warmup_steps: int,
         {'model': _clipped(config, _model_optimizer(
             config, schedules['main'], total_steps)), 'probe': probe},
         {'model': 'model', 'probe': 'probe'})
-    return tx, schedules['main']
+    return _scale_model_updates(config, tx), schedules['main']
   groups = {name: _model_optimizer(config, schedule, total_steps)
             for name, schedule in schedules.items()}
   if frozen_steps:
@@ -270,7 +317,7 @@ def make(config, total_steps: int, warmup_steps: int,
   # Clipping sees every model gradient, as the single-group optimizer's.
   clip = _clipped(config, optax.identity())
   tx = optax.chain(optax.masked(clip, {'model': True, 'probe': False}), tx)
-  return tx, schedules['main']
+  return _scale_model_updates(config, tx), schedules['main']
 
 
 # ------------------------------------------------------------ EMA (teachers)

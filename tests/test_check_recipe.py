@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import pytest
 
 from ssl_jax import check_recipe
@@ -248,6 +249,53 @@ def test_data2vec():
       [0.9998, 0.9998 + 0.00019 / 100_000, 0.99999], rel=1e-7)
 
 
+def test_dinov2():
+  # dinov2 vitl16_short.yaml (+ ssl_default_config.yaml), 32 GPUs x 64:
+  # lr 0.004 x sqrt(2048 / 1024) (sqrt_wrt_1024), CosineScheduler over 100
+  # x 1,250 iterations (10 x 1,250 warm-up) to min_lr 1e-6; wd cosine
+  # 0.04 -> 0.4; teacher 0.992 -> 1; tau_t linspace(0.04, 0.07, 30 x 1,250)
+  # then 0.07; the last layers at lr 0 for 1,250 iterations;
+  # param_groups.py: layer decay 0.9 over 24 blocks, patch embedding x 0.2.
+  config, r = _recipe('dinov2_imagenet.py')
+  peak, last = 0.004 * 2**0.5, r.total_steps - 1
+  assert (r.total_steps, r.warmup_steps) == (125_000, 12_500)
+  assert r.peak_lr == pytest.approx(peak, rel=1e-9)
+  assert _row(r, 1).lr == pytest.approx(peak / 12_500, abs=1e-6 * peak)
+  assert _row(r, last).lr == pytest.approx(_cosine(
+      peak, last, 12_500, 125_000, end=1e-6), abs=1e-6 * peak)
+  for step in r.steps:
+    wd = 0.4 + 0.5 * (0.04 - 0.4) * (1 + math.cos(math.pi * step / 125_000))
+    assert _row(r, step).weight_decay == pytest.approx(wd, rel=1e-6)
+    assert r.ema_momentum[step] == pytest.approx(
+        1 + 0.5 * (0.992 - 1) * (1 + math.cos(math.pi * step / 125_000)),
+        rel=1e-7)
+  assert [r.teacher_temp[s] for s in r.steps] == pytest.approx(
+      [0.04, 0.04 + 0.03 / 37_499, 0.07])
+  heads = ['dino_head/last_layer/kernel', 'dino_head/last_layer/scale',
+           'ibot_head/last_layer/kernel', 'ibot_head/last_layer/scale']
+  assert r.frozen[0] == r.frozen[1] == heads and not r.frozen[last]
+  b = config.backbone
+  assert (b.variant, b.patch_size, b.drop_path, b.drop_path_uniform) == (
+      'large', 16, 0.3, True)
+  from ssl_jax import optim  # pylint: disable=g-import-not-at-top
+  leaf = jnp.zeros(())
+  factors = optim.lr_multipliers(config, {
+      'backbone': {'patch_embed': {'kernel': leaf}, 'cls': leaf,
+                   'block0': {'w': leaf}, 'block23': {'w': leaf},
+                   'norm': {'scale': leaf}},
+      'ibot_head': {'mlp0': {'kernel': leaf}}})
+  assert factors['backbone']['patch_embed']['kernel'] == pytest.approx(
+      0.2 * 0.9**25)
+  assert factors['backbone']['cls'] == pytest.approx(0.9**25)
+  assert factors['backbone']['block0']['w'] == pytest.approx(0.9**24)
+  assert factors['backbone']['block23']['w'] == pytest.approx(0.9)
+  assert factors['backbone']['norm']['scale'] == 1.0
+  assert factors['ibot_head']['mlp0']['kernel'] == 1.0
+  assert _views(r) == ([(224, (0.32, 1.0), 1.0, 0.0), (224, (0.32, 1.0),
+                                                       0.1, 0.2)]
+                       + [(96, (0.05, 0.32), 0.5, 0.0)] * 8)
+
+
 def test_lejepa():
   # rbalestr-lab/lejepa: lr 5e-4 with no batch scaling; MINIMAL.md's
   # LinearLR(start_factor=0.01, total_iters=W) over one epoch, so update k
@@ -274,6 +322,7 @@ def test_lejepa():
     # tf.image.resize BICUBIC (no antialias). DINO's local crops too.
     ('barlow_twins', 'bicubic_antialias'), ('byol', 'bicubic'),
     ('data2vec', 'bicubic_antialias'), ('dino', 'bicubic_antialias'),
+    ('dinov2', 'bicubic_antialias'),
     ('ijepa', 'bilinear_antialias'), ('lejepa', 'bilinear_antialias'),
     ('mae', 'bicubic_antialias'),
     ('moco_v3', 'bilinear_antialias'), ('simclr', 'bicubic'),

@@ -252,3 +252,42 @@ def test_frozen_start_skips_updates_and_adam_moments():
   # The backbone's moments saw the 10s: its step is not Adam's first.
   assert not np.allclose(updates['model']['backbone']['kernel'],
                          -schedule(3) * (1 + 0.5), rtol=1e-2)
+
+
+def test_layer_decay_and_patch_embed_multiplier_scale_each_update():
+  # DINOv2's param_groups.py on a 2-block ViT (L = 2), ld 0.9, patch
+  # embedding x 0.2: layer 0 (embedding, tokens) 0.9^3, block j 0.9^(2-j),
+  # final norm and the heads 1; the patch embedding 0.2 x 0.9^3.
+  c = _config(name='adamw', lr=0.1, lr_scaling='none', weight_decay=0.5,
+              layer_decay=0.9, patch_embed_lr_mult=0.2)
+  c.backbone = config_lib.backbone_config('vit', dim=8, depth=2, heads=2)
+  leaf = lambda: jnp.ones((2, 2))
+  model = {'backbone': {'patch_embed': {'kernel': leaf(), 'bias': leaf()},
+                        'cls': leaf(), 'mask_token': leaf(),
+                        'block0': {'w': leaf()}, 'block1': {'w': leaf()},
+                        'norm': {'scale': leaf()}},
+           'dino_head': {'mlp0': {'kernel': leaf()}}}
+  factors = optim.lr_multipliers(c, model)
+  expected = {'backbone': {'patch_embed': {'kernel': 0.2 * 0.729,
+                                           'bias': 0.2 * 0.729},
+                           'cls': 0.729, 'mask_token': 0.729,
+                           'block0': {'w': 0.81}, 'block1': {'w': 0.9},
+                           'norm': {'scale': 1.0}},
+              'dino_head': {'mlp0': {'kernel': 1.0}}}
+  jax.tree.map(lambda f, e: np.testing.assert_allclose(f, e, rtol=1e-12),
+               factors, expected)
+  # The whole AdamW update (Adam step and decay) scales, as a torch param
+  # group's lr; the probe's does not.
+  params = {'model': model, 'probe': {'w': leaf()}}
+  grads = jax.tree.map(lambda p: 0.3 * p, params)
+  update = lambda config: optim.make(config, 100, 0)[0].update(
+      grads, optim.make(config, 100, 0)[0].init(params), params)[0]
+  plain = update(_config(name='adamw', lr=0.1, lr_scaling='none',
+                         weight_decay=0.5))
+  scaled = update(c)
+  assert np.abs(plain['model']['backbone']['cls']).min() > 0.01
+  jax.tree.map(lambda s, p, f: np.testing.assert_allclose(s, p * f,
+                                                          rtol=1e-6),
+               scaled['model'], plain['model'], factors)
+  np.testing.assert_allclose(scaled['probe']['w'], plain['probe']['w'])
+  assert optim.lr_multipliers(_config(), model) is None

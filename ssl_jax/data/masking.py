@@ -1,6 +1,6 @@
 """Patch masks for masked image modelling, generated on device.
 
-All three generators run inside the jitted train step, from the step's rng,
+All the generators run inside the jitted train step, from the step's rng,
 with shapes fixed by the config (numbers of kept / target / context tokens
 are Python ints computed here from the grid and the ratios). Why on device
 and not in tf.data: the masks then need no host work or transfer, are a pure
@@ -15,6 +15,8 @@ batch, so jit over the mesh and pmap produce identical masks.
                    in data/multiblock.py.
   data2vec_masks   data2vec 2.0 inverse block masks, several per image
                    (fairseq `data_utils.py: compute_block_mask_2d`).
+  ibot_masks       DINOv2's block masks of the global crops, a random
+                   ratio on half of them (`data/masking.py`, `collate.py`).
 
 Indices are positions in the raster order of the patch grid (the ViT's token
 order); masks are 1 for removed / predicted patches.
@@ -117,5 +119,81 @@ def data2vec_masks(rng, example_ids, grid: tuple[int, int], *, clones: int,
     keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(clones))
     return jax.vmap(inverse_block_keep, (0, None, None, None, None))(
         keys, grid, num_keep, num_centres, mask_length)
+
+  return jax.vmap(per_image)(_example_keys(rng, example_ids))
+
+
+# -------------------------------------------------------------- DINOv2 / iBOT
+def block_mask(key, grid: tuple[int, int], num_masked, max_block: float,
+               min_block: int = 4, min_aspect: float = 0.3):
+  """One BEiT-style block mask (DINOv2 `data/masking.py: MaskingGenerator`)
+  of `num_masked` patches (may be traced; 0: none), bool [H W] raster.
+
+  The official loop, one attempt per iteration: a rectangle of area
+  U(min_block, min(left, max_block)) and aspect exp(U(log a, -log a)),
+  h = round(sqrt(area aspect)), w = round(sqrt(area / aspect)), placed
+  uniformly if h < H and w < W; kept when it adds between 1 and `left`
+  new patches (left = num_masked - masked so far). It stops at
+  `num_masked` patches or after 10 attempts in a row that add nothing
+  (the official `_mask` gives up), so a mask can fall short, as there.
+  """
+  height, width = grid
+  log_aspect = (jnp.log(min_aspect), -jnp.log(min_aspect))
+  rows = jnp.arange(height * width) // width
+  cols = jnp.arange(height * width) % width
+
+  def attempt(state):
+    mask, count, failures, key = state
+    key, k_area, k_aspect, k_top, k_left = jax.random.split(key, 5)
+    left = jnp.minimum(num_masked - count, max_block)
+    area = jax.random.uniform(k_area, (), minval=min_block, maxval=left)
+    aspect = jnp.exp(jax.random.uniform(k_aspect, (), minval=log_aspect[0],
+                                        maxval=log_aspect[1]))
+    h = jnp.round(jnp.sqrt(area * aspect)).astype(jnp.int32)
+    w = jnp.round(jnp.sqrt(area / aspect)).astype(jnp.int32)
+    top = jax.random.randint(k_top, (), 0, jnp.maximum(height - h, 0) + 1)
+    lft = jax.random.randint(k_left, (), 0, jnp.maximum(width - w, 0) + 1)
+    block = ((rows >= top) & (rows < top + h) & (cols >= lft) &
+             (cols < lft + w))
+    new = jnp.sum(block & ~mask)
+    ok = (w < width) & (h < height) & (new > 0) & (new <= left)
+    return (jnp.where(ok, mask | block, mask), count + jnp.where(ok, new, 0),
+            jnp.where(ok, 0, failures + 1), key)
+
+  def going(state):
+    _, count, failures, _ = state
+    return (count < num_masked) & (failures < 10)
+
+  init = (jnp.zeros((height * width,), bool), jnp.zeros((), jnp.int32),
+          jnp.zeros((), jnp.int32), key)
+  return jax.lax.while_loop(going, attempt, init)[0]
+
+
+def ibot_masks(rng, example_ids, grid: tuple[int, int], crops: int, *,
+               probability: float = 0.5, ratio=(0.1, 0.5)):
+  """DINOv2's masks of the global crops (`data/collate.py`), bool
+  [N, crops, H W]: each crop is masked with `probability`, then with
+  int(H W U(ratio)) patches in blocks (`block_mask`, blocks of at most
+  half the grid, train.py's `max_num_patches`).
+
+  Per crop, from fold_in(fold_in(rng, id), crop) (jit == pmap). The
+  official draws per GPU batch: exactly int(B p) of its B crops masked,
+  their ratios stratified over `ratio` (one in each of int(B p) equal
+  sub-ranges), then shuffled; per crop that is the distribution above,
+  which is what a crop here draws on its own.
+  """
+  num_patches = grid[0] * grid[1]
+
+  def one(key):
+    k_on, k_ratio, k_mask = jax.random.split(key, 3)
+    fraction = jax.random.uniform(k_ratio, (), minval=ratio[0],
+                                  maxval=ratio[1])
+    count = jnp.floor(num_patches * fraction).astype(jnp.int32)
+    count = jnp.where(jax.random.bernoulli(k_on, probability), count, 0)
+    return block_mask(k_mask, grid, count, 0.5 * num_patches)
+
+  def per_image(key):
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(crops))
+    return jax.vmap(one)(keys)
 
   return jax.vmap(per_image)(_example_keys(rng, example_ids))

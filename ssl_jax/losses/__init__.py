@@ -10,6 +10,10 @@ from ssl_jax.losses.contrastive import nt_xent
 from ssl_jax.losses.distillation import byol
 from ssl_jax.losses.distillation import dino
 from ssl_jax.losses.distillation import dino_center
+from ssl_jax.losses.distillation import dino_cross_entropy
+from ssl_jax.losses.dinov2 import ibot_patch
+from ssl_jax.losses.dinov2 import koleo
+from ssl_jax.losses.dinov2 import sinkhorn_knopp
 from ssl_jax.losses.distillation import simsiam
 from ssl_jax.losses.masked import data2vec
 from ssl_jax.losses.masked import data2vec_cls
@@ -33,8 +37,11 @@ __all__ = [
     'data2vec_targets',
     'dino',
     'dino_center',
+    'dino_cross_entropy',
     'epps_pulley',
+    'ibot_patch',
     'ijepa',
+    'koleo',
     'lejepa',
     'l2_normalize',
     'mae',
@@ -43,5 +50,6 @@ __all__ = [
     'sigreg',
     'sigreg_directions',
     'simsiam',
+    'sinkhorn_knopp',
     'vicreg',
 ]

@@ -8,7 +8,7 @@ where it computes per GPU (KoLeo's nearest neighbours) `groups` says how
 many equal parts of the batch each search is confined to. The DINO image
 term is `losses.dino_cross_entropy` on the Sinkhorn-Knopp probabilities.
 
-Building block of the DINOv2 method (not yet a method of its own).
+Used by methods/dinov2.py (docs/methods.md#dinov2).
 """
 
 import jax

@@ -5,8 +5,10 @@ Pre-norm blocks, patch embedding by a strided convolution, fixed 2-D sin-cos
 training grid; 'interpolated': DINO's, a table with CLS rows at `pos_grid`
 resized bicubically to other grids, models/pos_interp.py), an optional CLS
 token and register tokens (arXiv 2309.16588), stochastic depth
-(`drop_path`, per example from `drop_keys`), optional rematerialisation per
-block.
+(`drop_path`, per example from `drop_keys`; linear over the blocks, or
+`drop_path_uniform`), optional rematerialisation per block. `masks` (bool
+[N, gh gw]) replaces those patch embeddings by a learned mask token before
+the positions are added (iBOT / DINOv2's student, `prepare_tokens_with_masks`).
 `keep` (int [N, K] patch indices) runs the encoder on the kept patches only,
 gathered by index (MAE): no masked attention, static shapes; [N, C, K] runs C
 differently masked clones of each image from one patch embedding
@@ -62,8 +64,9 @@ def default_config() -> dict:
               patch_init='xavier_flat', qkv_init='fused', cls_init_std=0.02,
               # 'interpolated' positions: the table's grid (DINO).
               pos_grid=config_dict.placeholder(int),
-              # Stochastic depth of the last block (DINO: 0.1).
-              drop_path=0.0)
+              # Stochastic depth of the last block (DINO: 0.1); uniform: of
+              # every block (DINOv2's drop_path_uniform).
+              drop_path=0.0, drop_path_uniform=False)
 
 
 def validate_config(config) -> None:
@@ -93,6 +96,8 @@ def validate_config(config) -> None:
     config_checks.positive(config, 'backbone.pos_grid', integer=True)
   if 'drop_path' in b:
     config_checks.fraction(config, 'backbone.drop_path', open_high=True)
+  if 'drop_path_uniform' in b:
+    config_checks.choice(config, 'backbone.drop_path_uniform', (True, False))
   config_checks.choice(config, 'backbone.pool', ('cls', 'mean'))
   # Initialisation (vit_init.py), set per method by the configs.
   if 'patch_init' in b:
@@ -148,9 +153,13 @@ def interpolated_positions(table, num_prefix: int, pos_grid: int,
   return jnp.concatenate([prefix, patches], axis=1)
 
 
-def drop_path_rates(rate: float, depth: int) -> np.ndarray:
+def drop_path_rates(rate: float, depth: int,
+                    uniform: bool = False) -> np.ndarray:
   """Per-block stochastic depth, DINO's (timm's) `torch.linspace(0, rate,
-  depth)`: 0 for the first block, `rate` for the last."""
+  depth)`: 0 for the first block, `rate` for the last; `uniform`: `rate`
+  for every block (DINOv2's `drop_path_uniform`)."""
+  if uniform:
+    return np.full((depth,), float(rate))
   return np.linspace(0.0, rate, depth)
 
 
@@ -284,8 +293,10 @@ class ViT(nn.Module):
   qkv_init: str = 'fused'
   cls_init_std: float = 0.02
   # Stochastic depth of the last block (DINO's student: 0.1); block i of L
-  # drops at drop_path i / (L - 1), only when called with `drop_keys`.
+  # drops at drop_path i / (L - 1) (uniform: drop_path), only when called
+  # with `drop_keys`.
   drop_path: float = 0.0
+  drop_path_uniform: bool = False
   dtype: Any = jnp.float32
 
   # What it offers (models/__init__.py): tokens (the masked methods), no
@@ -294,7 +305,7 @@ class ViT(nn.Module):
   has_batch_norm = False
   token_output = True
   finetune_fc_norm = True
-  finetune_unused = ('norm',)
+  finetune_unused = ('norm', 'mask_token')  # DINOv2's student-only token.
 
   def _size(self):
     preset = PRESETS.get(self.variant, {}) if self.variant else {}
@@ -347,7 +358,7 @@ class ViT(nn.Module):
   def __call__(self, x, train: bool = True, keep=None,
                return_tokens: bool = False, return_ffn: bool = False,
                final_norm: bool = True, groups: int = 1, token_mask=None,
-               drop_keys=None):
+               drop_keys=None, masks=None):
     """Encodes images [N, H, W, C].
 
     Args:
@@ -370,6 +381,11 @@ class ViT(nn.Module):
         fold_in(key, i). None: no branch is dropped (evaluation, teachers).
       groups: unused (a ResNet's per-view BatchNorm groups; a ViT has no
         batch statistics).
+      masks: optional bool [N, gh gw] (raster order): those patch
+        embeddings are replaced by the learned `mask_token` [1, 1, D]
+        (zeros at init, the official `torch.zeros`) before the positions
+        are added, as DINOv2's `prepare_tokens_with_masks`. The parameter
+        exists once a call passes masks (the student's init).
 
     Returns:
       Pooled f32 features [N, D], or tokens, or (tokens, FFN outputs).
@@ -388,6 +404,9 @@ class ViT(nn.Module):
                 bias_init=bias_init)(x.astype(self.dtype))
     n, gh, gw, _ = x.shape
     x = x.reshape(n, gh * gw, dim)
+    if masks is not None:
+      token = self.param('mask_token', nn.initializers.zeros, (1, 1, dim))
+      x = jnp.where(masks[..., None], token.astype(x.dtype), x)
     if self.pos_embed == 'sincos':
       pos = jnp.asarray(sincos_2d(dim, gh, gw))[None]
     elif self.pos_embed == 'learned':
@@ -435,7 +454,7 @@ class ViT(nn.Module):
       key_mask = jnp.concatenate(
           [jnp.ones((n, num_prefix), bool), token_mask.astype(bool)], axis=1)
     block = nn.remat(Block) if self.remat else Block
-    rates = drop_path_rates(self.drop_path, depth)
+    rates = drop_path_rates(self.drop_path, depth, self.drop_path_uniform)
     ffn_outputs = []
     for i in range(depth):
       keys = (None if drop_keys is None else

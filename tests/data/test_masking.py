@@ -1,4 +1,4 @@
-"""Device masks (MAE, data2vec 2.0): exact counts, block geometry,
+"""Device masks (MAE, data2vec 2.0, DINOv2): exact counts, block geometry,
 determinism per (rng, example id), and the official sizes
 (docs/methods.md#masking); I-JEPA's are in test_multiblock.py."""
 
@@ -80,3 +80,37 @@ def test_inverse_block_keeps_whole_blocks():
     extra_counts.append(9 - max(len(b) for b in blocks))
   # Edge centres give clamped blocks (4 or 6 patches) plus random extras.
   assert max(extra_counts) > 0 and min(extra_counts) == 0
+
+
+# ---------------------------------------------------------- DINOv2 / iBOT
+def test_ibot_masks_follow_the_official_distribution_per_crop():
+  # data/collate.py + masking.py at ViT-L/16, 224 px (14 x 14 = 196
+  # patches): half the crops masked, int(196 U(0.1, 0.5)) patches each
+  # (19 to 97; the blocks reach it or stop a few short, as the official
+  # gives up after 10 attempts that add nothing), the rest empty.
+  masks = jax.jit(masking.ibot_masks, static_argnums=(2, 3))
+  m = np.asarray(masks(KEY, jnp.arange(256), (14, 14), 2))
+  assert m.shape == (256, 2, 196) and m.dtype == bool
+  counts = m.sum(-1).ravel()
+  on = counts > 0
+  assert 0.42 < on.mean() < 0.58  # p = 0.5 over 512 crops (4 sigma).
+  assert counts[on].min() >= 10 and counts[on].max() <= 97
+  # Uniform ratio in [0.1, 0.5): mean 0.3 (std of the mean ~0.007).
+  assert abs(counts[on].mean() / 196 - 0.3) < 0.03
+  # Per (rng, id, crop): the same whatever the rest of the batch.
+  np.testing.assert_array_equal(
+      masks(KEY, jnp.arange(250, 256), (14, 14), 2), m[250:])
+  assert not np.array_equal(m[:, 0], m[:, 1])
+
+
+def test_block_mask_blocks_and_its_limits():
+  block = jax.jit(masking.block_mask, static_argnums=(1, 3))
+  assert not np.asarray(block(KEY, (14, 14), 0, 98.0)).any()
+  keys = jax.random.split(KEY, 50)
+  # Never more than asked; mostly exactly that.
+  counts = [int(np.asarray(block(key, (14, 14), 40, 98.0)).sum())
+            for key in keys[:10]]
+  assert max(counts) == 40 and min(counts) >= 30, counts
+  # h, w < the grid: a 2 x 2 grid takes only 1 x 1 blocks (area >= 4 ->
+  # h or w >= 2 is refused: the official gives up after 10 attempts).
+  assert np.asarray(block(KEY, (2, 2), 2, 2.0)).sum() <= 2

@@ -1,5 +1,7 @@
 """ViT: sin-cos embedding, presets, pooling, encoding kept tokens only."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,3 +130,38 @@ def test_gelu_equals_the_exact_erfc_form_in_value_and_gradient():
   np.testing.assert_allclose(grad(vit.gelu), grad(exact), atol=2e-6)
   # Not the tanh approximation (they differ by up to ~5e-4 near |x| = 2).
   assert float(jnp.max(jnp.abs(vit.gelu(x) - jax.nn.gelu(x)))) > 1e-4
+
+
+def test_masks_replace_patch_embeddings_by_the_mask_token():
+  # DINOv2's prepare_tokens_with_masks: a masked patch's embedding is the
+  # mask token (before positions), whatever its pixels; other patches and
+  # unmasked calls are untouched.
+  model = vit.ViT(dim=16, depth=1, heads=2, patch_size=4)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 1))
+  masks = jnp.array([[True, False, False, True], [False] * 4])
+  variables = jax.jit(functools.partial(model.init, masks=masks))(
+      jax.random.PRNGKey(1), x)
+  token = variables['params']['mask_token']
+  np.testing.assert_array_equal(token, np.zeros((1, 1, 16)))  # torch.zeros.
+  variables['params']['mask_token'] = token + 0.5
+  # Changing the pixels of image 0's masked patches (0 and 3: the top-left
+  # and bottom-right 4x4) changes nothing; image 1 (no mask) does change.
+  # Rows: x masked, y masked, x with an all-False mask.
+  y = x.at[:, :4, :4].add(3.0).at[:, 4:, 4:].add(-2.0)
+  out = jax.jit(lambda v, x, m: model.apply(
+      v, x, masks=m, return_tokens=True, final_norm=False))(
+          variables, jnp.concatenate([x, y, x]),
+          jnp.concatenate([masks, masks, jnp.zeros_like(masks)]))
+  np.testing.assert_allclose(out[0], out[2], atol=1e-6)
+  assert not np.allclose(out[1], out[3])
+  # An all-False mask is the plain encoder.
+  del variables['params']['mask_token']
+  plain = jax.jit(lambda v, x: model.apply(v, x, return_tokens=True,
+                                           final_norm=False))(variables, x)
+  np.testing.assert_allclose(out[4:], plain, atol=1e-6)
+
+
+def test_uniform_drop_path_rates():
+  np.testing.assert_allclose(vit.drop_path_rates(0.3, 4), [0, 0.1, 0.2, 0.3])
+  np.testing.assert_allclose(vit.drop_path_rates(0.3, 4, uniform=True),
+                             [0.3] * 4)
