@@ -60,7 +60,8 @@ def rows_read(config) -> list[dict]:
 def main(argv):
   del argv
   cli_flags.initialize()
-  import jax  # pylint: disable=g-import-not-at-top  # After initialize().
+  # jax after initialize(): it set the devices and the processes up.
+  import jax  # pylint: disable=g-import-not-at-top
   rows = rows_read(folder_config(_FOLDER.value))
   with open(_OUT.value, 'w', encoding='utf-8') as f:
     json.dump({'process_index': jax.process_index(),
