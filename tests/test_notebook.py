@@ -1,5 +1,6 @@
 """examples/quickstart.ipynb runs top to bottom on its smoke setting."""
 
+import json
 import os
 
 import nbclient
@@ -46,15 +47,27 @@ def test_quickstart_runs_top_to_bottom(fmnist_data_dir, tmp_path,
   for table in ('simclr step 6 on fashion_mnist_offline (test[:1000])',
                 'align_uniform step 6 on fashion_mnist_offline'):
     assert table in text, table
-  for row in ('kNN (SSL features)', 'kNN (raw pixels)',
-              'kNN (standardised pixels)', 'linear probe (SSL features)',
-              'linear probe (standardised pixels)', 'RankMe (test features)'):
+  # Three tables (SimCLR, AlignUniform, section 7's folder); section 7
+  # runs no linear probe.
+  for row, tables in (('kNN (SSL features)', 3), ('kNN (raw pixels)', 3),
+                      ('kNN (standardised pixels)', 3),
+                      ('linear probe (SSL features)', 2),
+                      ('linear probe (standardised pixels)', 2),
+                      ('RankMe (test features)', 3)):
     # Table rows start with their name (progress lines name them too).
     rows = [l for l in text.splitlines() if l.startswith(row)]
-    assert len(rows) == 2, (row, rows)
+    assert len(rows) == tables, (row, rows)
   assert _outputs(nb, 'png') == 4
   for name in ('curves', 'embedding_2d', 'spectrum', 'retrieval'):
     assert (tmp_path / 'simclr' / 'report' / f'{name}.png').is_file(), name
   # The new method's own loss terms were logged.
   with open(tmp_path / 'align_uniform' / 'train_metrics.jsonl') as f:
     assert '"uniformity"' in f.read()
+  # Section 7: pretrained on the unlabelled folder (no probe), evaluated on
+  # the labelled one (the third table).
+  assert 'simclr step 3 on folder' in text
+  with open(tmp_path / 'own_images' / 'config.json') as f:
+    assert json.load(f)['probe']['enabled'] is False
+  with open(tmp_path / 'own_images' / 'eval' / 'results.json') as f:
+    own = json.load(f)
+  assert own['eval_data'].startswith('200 images') and 'knn_top1' in own

@@ -38,8 +38,16 @@ def test_stop_and_resume_equals_straight_run(smoke_config, tmp_path):
   assert steps == [2, 3, 4, 6]
 
 
-def test_training_moves_params_and_logs_every_metric(smoke_config, tmp_path):
+def test_training_moves_params_and_logs_every_metric(smoke_config, tmp_path,
+                                                     capsys):
+  smoke_config.progress_seconds = 0  # A console line per step (piped).
   train.run(smoke_config, str(tmp_path))
+  # The console's cadence is its own, not log_every_steps' (2): the
+  # compiling step 1 and the steps between log steps get their line, so a
+  # newcomer sees the run move as soon as it has compiled (issue 19).
+  shown = [line.split()[1] for line in capsys.readouterr().out.splitlines()
+           if line.startswith('step ')]
+  assert shown == [f'{s}/6' for s in range(1, 7)]
   from ssl_jax import metrics  # pylint: disable=g-import-not-at-top
   rows = metrics.read_jsonl(str(tmp_path / 'train_metrics.jsonl'))
   for key in ('loss', 'nt_xent', 'lr', 'grad_norm', 'param_norm',

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from image_folders import NON_IMAGES, add_bad_files, write_csv, write_folder
 from ssl_jax.data import folder
@@ -146,3 +147,57 @@ def test_bad_files_error_names_the_key():
       lambda i: f'/x/{i}', 100, 0.5)
   with pytest.raises(folder.DatasetError, match='4 images in a row could not be decoded'):
     next(stream)
+
+
+def _written(path, image, **save):
+  image.save(path, **save)
+  with open(path, 'rb') as f:
+    return f.read()
+
+
+def test_pixels_of_every_mode_and_format_match_pil(tmp_path):
+  # Shapes alone would pass a decoder that scrambles 16-bit or palette
+  # images; here every pixel is compared with PIL's reading of the file.
+  rng = np.random.default_rng(0)
+  rgb = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)  # H != W.
+  grey, alpha = rgb[..., 0], rgb[..., 1]
+  as_rgb = lambda g: np.repeat(g[..., None], 3, axis=-1)
+  palette = Image.fromarray(rgb).quantize(16)
+  cases = {  # name: (file bytes, the RGB pixels expected).
+      'L.png': (Image.fromarray(grey), as_rgb(grey)),
+      'LA.png': (Image.fromarray(np.dstack([grey, alpha]), 'LA'),
+                 as_rgb(grey)),
+      'RGB.png': (Image.fromarray(rgb), rgb),
+      'RGBA.png': (Image.fromarray(np.dstack([rgb, alpha])), rgb),
+      'P.png': (palette, np.asarray(palette.convert('RGB'))),
+      # 16-bit: g * 257 is g in the high byte.
+      'I16.png': (Image.fromarray(grey.astype(np.uint16) * 257), as_rgb(grey)),
+      'RGB.bmp': (Image.fromarray(rgb), rgb),
+      'RGB.webp': (Image.fromarray(rgb), rgb),
+  }
+  for name, (image, expected) in cases.items():
+    save = {'lossless': True} if name.endswith('.webp') else {}
+    contents = _written(str(tmp_path / name), image, **save)
+    decoded = image_stream.decode(contents, 3).numpy()
+    np.testing.assert_array_equal(decoded, expected, err_msg=name)
+    # One channel: PIL's ITU-R 601 luma, to rounding.
+    grey_decoded = image_stream.decode(contents, 1).numpy()[..., 0]
+    luma = np.asarray(Image.fromarray(expected).convert('L'), np.int16)
+    assert np.abs(grey_decoded - luma).max() <= 1, name
+
+  # An animated GIF: its first frame.
+  frames = [palette, Image.fromarray(255 - rgb).quantize(16)]
+  contents = _written(str(tmp_path / 'anim.gif'), frames[0], save_all=True,
+                      append_images=frames[1:])
+  with Image.open(tmp_path / 'anim.gif') as gif:
+    first = np.asarray(gif.convert('RGB'))
+    gif.seek(1)
+    assert not np.array_equal(np.asarray(gif.convert('RGB')), first)
+  np.testing.assert_array_equal(image_stream.decode(contents, 3).numpy(),
+                                first)
+  # A JPEG: TF's default IDCT (integer, fast) and PIL's (accurate) differ
+  # by a few levels (a wrong layout or colour conversion: by ~80).
+  contents = _written(str(tmp_path / 'RGB.jpg'), Image.fromarray(rgb),
+                      quality=95)
+  expected = np.asarray(Image.open(tmp_path / 'RGB.jpg'), np.int16)
+  assert np.abs(image_stream.decode(contents, 3).numpy() - expected).mean() < 4
