@@ -36,6 +36,7 @@ def get_config(arg=None):
       freeze_last_layer_epochs=3.0, koleo_batch=64)
   config.backbone = config_lib.backbone_config(
       'vit', variant='small', patch_size=4, pool='cls', patch_init='torch',
+      dense_init='trunc_normal', layer_scale_init=1e-5,
       cls_init_std=1e-6, pos_embed='interpolated', pos_grid=8,
       drop_path=0.1, drop_path_uniform=True)
 

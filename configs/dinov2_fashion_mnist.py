@@ -37,7 +37,9 @@ def get_config(arg=None):
       koleo_batch=64)
 
   config_presets.fashion_mnist_backbone(config, 'vit')
-  config.backbone.update(pool='cls', patch_init='torch', cls_init_std=1e-6,
+  config.backbone.update(pool='cls', patch_init='torch',
+                         dense_init='trunc_normal', layer_scale_init=1e-5,
+                         cls_init_std=1e-6,
                          pos_embed='interpolated', pos_grid=4, drop_path=0.1,
                          drop_path_uniform=True)
   config.optim.update(

@@ -27,9 +27,10 @@ flip, jitter (0.4, 0.4, 0.2, 0.1) p 0.8, grayscale 0.2, blur 1.0 / 0.1,
 solarize 0 / 0.2; 8 local 96 px crops (0.05-0.32), blur 0.5; PIL BICUBIC
 resize. bfloat16 compute (the official: fp16 under FSDP).
 
-Not reproduced (docs/methods.md#dinov2): LayerScale (init 1e-5), the
-trunc-normal 0.02 init of the Linear layers (xavier here, as the DINO
-config), the positions' interpolate_offset 0.1, gradient clipping per
+The official ViT's LayerScale (init 1e-5) and trunc-normal 0.02 Linear
+layers (`backbone.layer_scale_init`, `backbone.dense_init`).
+Not reproduced (docs/methods.md#dinov2): the positions' interpolate_offset
+0.1, gradient clipping per
 module (backbone, each head: 3.0; here global over the model, 3.0), the
 per-GPU stratification of the mask ratios (here drawn per crop, the same
 distribution per crop).
@@ -58,6 +59,7 @@ def get_config(arg=None):
       koleo_batch=64)
   config.backbone = config_lib.backbone_config(
       'vit', variant='large', patch_size=16, pool='cls', patch_init='torch',
+      dense_init='trunc_normal', layer_scale_init=1e-5,
       cls_init_std=1e-6, pos_embed='interpolated', pos_grid=14,
       drop_path=0.3, drop_path_uniform=True)
 
@@ -84,7 +86,8 @@ def get_config(arg=None):
     config_presets.shrink_imagenet_for_smoke(config)
     config.backbone = config_lib.backbone_config(
         'vit', dim=16, depth=2, heads=2, patch_size=16, pool='cls',
-        patch_init='torch', cls_init_std=1e-6, pos_embed='interpolated',
+        patch_init='torch', dense_init='trunc_normal', layer_scale_init=1e-5,
+        cls_init_std=1e-6, pos_embed='interpolated',
         pos_grid=4, drop_path=0.3, drop_path_uniform=True)
     config.method.update(out_dim=64, head_hidden=32, head_bottleneck=16,
                          ibot_out_dim=64, ibot_head_hidden=32,

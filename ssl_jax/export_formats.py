@@ -109,6 +109,9 @@ def vit_state_dict(variables, backbone, grid: tuple[int, int]) -> dict:
       weight = layer['scale'] if 'scale' in layer else _dense(layer['kernel'])
       out[f'{pre}.{name}.weight'] = weight
       out[f'{pre}.{name}.bias'] = layer['bias']
+    for name in ('ls1', 'ls2'):  # LayerScale (timm's init_values).
+      if name in b:
+        out[f'{pre}.{name}.gamma'] = b[name]
   return out
 
 
@@ -169,6 +172,8 @@ def timm_config(backbone, data) -> dict:
   if not named or backbone.mlp_ratio != 4.0:
     args.update(embed_dim=size['dim'], depth=size['depth'],
                 num_heads=size['heads'], mlp_ratio=backbone.mlp_ratio)
+  if backbone.get('layer_scale_init'):
+    args['init_values'] = backbone.layer_scale_init
   args.update(img_size=data.image_size, patch_size=backbone.patch_size,
               class_token=bool(backbone.cls_token),
               reg_tokens=backbone.num_registers,

@@ -135,9 +135,10 @@ RANDOM = {
                                    patch_size=7, pool='mean'), 28, 1),
     # DINO's table: a CLS row, 2x2 patches resized to the 4x4 evaluation
     # grid; timm adds the CLS row too (no_embed_class=False).
+    # With DINOv2's LayerScale (timm's init_values; random gammas here).
     'vit-cls-interpolated-timm': ('timm', dict(
         name='vit', dim=16, depth=1, heads=2, patch_size=7,
-        pos_embed='interpolated', pos_grid=2), 28, 1),
+        pos_embed='interpolated', pos_grid=2, layer_scale_init=1e-5), 28, 1),
     'vit-mean-no-cls-learned-timm': ('timm', dict(
         name='vit', dim=24, depth=1, heads=3, patch_size=4, pool='mean',
         cls_token=False, num_registers=1, pos_embed='learned',

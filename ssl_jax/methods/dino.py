@@ -77,7 +77,10 @@ def validate_config(config) -> None:
 
 # config.backbone values of the official ViT (`vision_transformer.py` leaves
 # the patch embedding at torch's Conv2d default; models/vit_init.py).
-VIT_INIT = dict(patch_init='torch')
+# The official ViT's init: torch's default Conv2d init for the patch
+# embedding, trunc-normal 0.02 for every Linear (vision_transformer.py
+# `_init_weights`), zero biases.
+VIT_INIT = dict(patch_init='torch', dense_init='trunc_normal')
 
 
 def vit_positions_and_depth(crop_size: int, patch_size: int) -> dict:

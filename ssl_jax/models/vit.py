@@ -66,7 +66,10 @@ def default_config() -> dict:
               pos_grid=config_dict.placeholder(int),
               # Stochastic depth of the last block (DINO: 0.1); uniform: of
               # every block (DINOv2's drop_path_uniform).
-              drop_path=0.0, drop_path_uniform=False)
+              drop_path=0.0, drop_path_uniform=False,
+              # The blocks' linear layers (vit_init.py) and LayerScale
+              # (0: none; DINOv2 1e-5).
+              dense_init='xavier', layer_scale_init=0.0)
 
 
 def validate_config(config) -> None:
@@ -104,6 +107,10 @@ def validate_config(config) -> None:
     config_checks.choice(config, 'backbone.patch_init', vit_init.PATCH_INITS)
   if 'qkv_init' in b:
     config_checks.choice(config, 'backbone.qkv_init', vit_init.QKV_INITS)
+  if 'dense_init' in b:
+    config_checks.choice(config, 'backbone.dense_init', vit_init.DENSE_INITS)
+  if 'layer_scale_init' in b:
+    config_checks.non_negative(config, 'backbone.layer_scale_init')
   if 'cls_init_std' in b:
     config_checks.positive(config, 'backbone.cls_init_std')
   check(b.pool != 'cls' or b.cls_token, 'backbone.pool', b.pool,
@@ -187,11 +194,13 @@ def gelu(x):
 class Mlp(nn.Module):
   hidden: int
   dtype: Any = jnp.float32
+  dense_init: str = 'xavier'
 
   @nn.compact
   def __call__(self, x):
-    dense = lambda n: nn.Dense(n, dtype=self.dtype,
-                               kernel_init=nn.initializers.xavier_uniform())
+    dense = lambda n: nn.Dense(
+        n, dtype=self.dtype,
+        kernel_init=vit_init.dense_kernel_init(self.dense_init))
     return dense(x.shape[-1])(gelu(dense(self.hidden)(x)))
 
 
@@ -213,17 +222,21 @@ class Attention(nn.Module):
   heads: int
   dtype: Any = jnp.float32
   qkv_init: str = 'fused'
+  dense_init: str = 'xavier'
 
   @nn.compact
   def __call__(self, x, key_mask=None):
     n, length, dim = x.shape
+    qkv_init = (vit_init.qkv_kernel_init(self.qkv_init)
+                if self.dense_init == 'xavier'
+                else vit_init.dense_kernel_init(self.dense_init))
     qkv = nn.Dense(3 * dim, dtype=self.dtype, name='qkv',
-                   kernel_init=vit_init.qkv_kernel_init(self.qkv_init))(x)
+                   kernel_init=qkv_init)(x)
     q, k, v = jnp.split(qkv.reshape(n, length, 3, self.heads,
                                     dim // self.heads), 3, axis=2)
     out = attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], key_mask)
     return nn.Dense(dim, dtype=self.dtype, name='proj',
-                    kernel_init=nn.initializers.xavier_uniform())(
+                    kernel_init=vit_init.dense_kernel_init(self.dense_init))(
                         out.reshape(n, length, dim))
 
 
@@ -239,20 +252,27 @@ class Block(nn.Module):
   return_ffn: bool = False
   qkv_init: str = 'fused'
   drop_rate: float = 0.0
+  layer_scale_init: float = 0.0
+  dense_init: str = 'xavier'
 
   @nn.compact
   def __call__(self, x, key_mask=None, drop_keys=None):
     norm = lambda: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype)
 
     def branch(y, index):
+      if self.layer_scale_init:
+        gamma = self.param(f'ls{index + 1}', nn.initializers.constant(
+            self.layer_scale_init), (y.shape[-1],))
+        y = y * gamma.astype(y.dtype)
       if drop_keys is None or not self.drop_rate:
         return y
       keys = jax.vmap(jax.random.fold_in, (0, None))(drop_keys, index)
       return drop_path(y, keys, self.drop_rate)
 
-    x = x + branch(Attention(self.heads, self.dtype, self.qkv_init)(
-        norm()(x), key_mask), 0)
-    ffn = Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype)(norm()(x))
+    x = x + branch(Attention(self.heads, self.dtype, self.qkv_init,
+                             self.dense_init)(norm()(x), key_mask), 0)
+    ffn = Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype,
+              self.dense_init)(norm()(x))
     out = x + branch(ffn, 1)
     return (out, ffn) if self.return_ffn else out
 
@@ -292,6 +312,9 @@ class ViT(nn.Module):
   patch_init: str = 'xavier_flat'
   qkv_init: str = 'fused'
   cls_init_std: float = 0.02
+  dense_init: str = 'xavier'
+  # LayerScale of every block's branches (0: none; DINOv2 1e-5).
+  layer_scale_init: float = 0.0
   # Stochastic depth of the last block (DINO's student: 0.1); block i of L
   # drops at drop_path i / (L - 1) (uniform: drop_path), only when called
   # with `drop_keys`.
@@ -461,7 +484,9 @@ class ViT(nn.Module):
               jax.vmap(jax.random.fold_in, (0, None))(drop_keys, i))
       x = block(heads, self.mlp_ratio, self.dtype, return_ffn=return_ffn,
                 qkv_init=self.qkv_init, drop_rate=float(rates[i]),
-                name=f'block{i}')(x, key_mask, keys)
+                layer_scale_init=self.layer_scale_init,
+                dense_init=self.dense_init, name=f'block{i}')(x, key_mask,
+                                                              keys)
       if return_ffn:
         x, ffn = x
         ffn_outputs.append(ffn)

@@ -21,6 +21,13 @@ code has its own rule (docs/methods.md#vit-initialisation):
 qkv_init: 'fused' is xavier-uniform of the [D, 3D] qkv matrix (MAE, timm),
 bound sqrt(6 / 4D); 'split' treats q, k and v as three [D, D] matrices, bound
 sqrt(6 / 2D) (MoCo v3's vits.py). The parameter layout is the same.
+
+dense_init: the blocks' linear layers (qkv, proj, MLP). 'xavier' is
+xavier-uniform (MAE, MoCo v3, DINO, data2vec 2.0; qkv as qkv_init says);
+'trunc_normal' is N(0, 0.02^2) cut at +-2 in value for all of them, qkv
+included (DINOv2's vision_transformer.py: timm's init_weights_vit_timm).
+Biases start at 0 either way. (I-JEPA also draws trunc_normal(0.02), then
+divides each block's proj and fc2 by sqrt(2 * layer): not offered here.)
 """
 
 import flax.linen as nn
@@ -29,6 +36,12 @@ import jax.numpy as jnp
 
 PATCH_INITS = ('xavier_flat', 'moco_v3', 'torch', 'trunc_normal')
 QKV_INITS = ('fused', 'split')
+DENSE_INITS = ('xavier', 'trunc_normal')
+
+# torch's trunc_normal_(std=0.02, a=-2, b=2) cuts at +-2 in value, i.e. at
+# +-100 standard deviations.
+_TRUNC_NORMAL = nn.initializers.truncated_normal(0.02, lower=-100.0,
+                                                 upper=100.0)
 
 
 def _uniform(bound: float):
@@ -57,11 +70,7 @@ def patch_embed_init(name: str, channels: int, patch: int, dim: int):
     return (nn.initializers.variance_scaling(1 / 3, 'fan_in', 'uniform',
                                              **flat), torch_bias)
   if name == 'trunc_normal':
-    # torch's trunc_normal_(std=0.02, a=-2, b=2) cuts at +-2 in value, i.e.
-    # at +-100 standard deviations.
-    return (nn.initializers.truncated_normal(0.02, lower=-100.0,
-                                             upper=100.0),
-            nn.initializers.zeros)
+    return _TRUNC_NORMAL, nn.initializers.zeros
   raise ValueError(f'ViT patch_init={name!r} not in {PATCH_INITS}.')
 
 
@@ -86,3 +95,16 @@ def qkv_kernel_init(name: str):
 
     return init
   raise ValueError(f'ViT qkv_init={name!r} not in {QKV_INITS}.')
+
+
+def dense_kernel_init(name: str):
+  """Kernel init of a block's proj and MLP layers (the module docstring).
+
+  Raises:
+    ValueError: `name` is not one of DENSE_INITS.
+  """
+  if name == 'xavier':
+    return nn.initializers.xavier_uniform()
+  if name == 'trunc_normal':
+    return _TRUNC_NORMAL
+  raise ValueError(f'ViT dense_init={name!r} not in {DENSE_INITS}.')

@@ -165,3 +165,34 @@ def test_uniform_drop_path_rates():
   np.testing.assert_allclose(vit.drop_path_rates(0.3, 4), [0, 0.1, 0.2, 0.3])
   np.testing.assert_allclose(vit.drop_path_rates(0.3, 4, uniform=True),
                              [0.3] * 4)
+
+
+def test_layer_scale_of_ones_is_the_plain_block():
+  """LayerScale multiplies each residual branch by its own gamma: at init
+  1.0 the network is the one without LayerScale, with the same weights."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 1))
+  plain = vit.ViT(dim=16, depth=2, heads=2, patch_size=4)
+  scaled = vit.ViT(dim=16, depth=2, heads=2, patch_size=4,
+                   layer_scale_init=1.0)
+  variables = plain.init(jax.random.PRNGKey(1), x)
+  gammas = scaled.init(jax.random.PRNGKey(1), x)['params']
+  merged = dict(variables['params'])
+  for i in range(2):
+    name = f'block{i}'
+    extra = set(gammas[name]) - set(merged[name])
+    assert extra == {'ls1', 'ls2'}
+    merged[name] = {**merged[name], 'ls1': gammas[name]['ls1'],
+                    'ls2': gammas[name]['ls2']}
+  np.testing.assert_allclose(scaled.apply({'params': merged}, x),
+                             plain.apply(variables, x), rtol=1e-6, atol=1e-6)
+  # A gamma of 0 silences its branch: the tokens pass through unchanged.
+  zeros = jax.tree_util.tree_map_with_path(
+      lambda p, v: jnp.zeros_like(v) if 'ls' in jax.tree_util.keystr(p)
+      else v, merged)
+  identity = vit.ViT(dim=16, depth=0, heads=2, patch_size=4)
+  np.testing.assert_allclose(
+      scaled.apply({'params': zeros}, x, return_tokens=True,
+                   final_norm=False),
+      identity.apply({'params': {k: v for k, v in zeros.items()
+                                 if not k.startswith('block')}}, x,
+                     return_tokens=True, final_norm=False), atol=1e-6)

@@ -112,6 +112,8 @@ def test_cls_token_std(std):
     ('ijepa_imagenet.py', dict(patch_init='trunc_normal')),
     ('moco_v3_imagenet.py:smoke,backbone=vit', dict(patch_init='moco_v3')),
     ('dino_fashion_mnist.py:backbone=vit', dict(patch_init='torch')),
+    ('dinov2_imagenet.py', dict(patch_init='torch', dense_init='trunc_normal',
+                                layer_scale_init=1e-5, cls_init_std=1e-6)),
 ])
 def test_configs_choose_their_official_init(spec, expected):
   config = config_lib.load_file(os.path.join(REPO, 'configs', spec))
@@ -131,3 +133,21 @@ def test_bad_option_names_the_key_and_the_allowed_values():
   config.backbone.qkv_init = 'joint'
   with pytest.raises(config_lib.ConfigError, match="'fused', 'split'"):
     config_lib.validate(config, num_devices=1)
+
+
+def test_trunc_normal_dense_layers_and_layer_scale():
+  """DINOv2's blocks: every linear kernel (qkv included) N(0, 0.02^2),
+  biases 0, LayerScale gammas at their init value."""
+  model = vit.ViT(dim=64, depth=1, heads=4, patch_size=4,
+                  dense_init='trunc_normal', layer_scale_init=1e-5)
+  block = model.init(jax.random.PRNGKey(0), jnp.ones((1, 8, 8, 1)))[
+      'params']['block0']
+  kernels = {'qkv': block['Attention_0']['qkv'],
+             'proj': block['Attention_0']['proj'],
+             'fc1': block['Mlp_0']['Dense_0'], 'fc2': block['Mlp_0']['Dense_1']}
+  for name, layer in kernels.items():
+    np.testing.assert_allclose(np.asarray(layer['kernel']).std(), 0.02,
+                               rtol=0.1, err_msg=name)
+    np.testing.assert_array_equal(layer['bias'], 0)
+  for name in ('ls1', 'ls2'):
+    np.testing.assert_array_equal(block[name], np.full(64, 1e-5, np.float32))
