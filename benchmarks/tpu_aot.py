@@ -62,6 +62,7 @@ ROWS = (
     Row('barlow_twins', 'configs/barlow_twins_imagenet.py', 'v5p:2x2x1', 64),
     Row('vicreg', 'configs/vicreg_imagenet.py', 'v5p:2x2x1', 64),
     Row('dino', 'configs/dino_imagenet.py', 'v5p:2x2x1', 64),
+    Row('swav', 'configs/swav_imagenet.py', 'v5p:2x2x1', 64),
     Row('mae', 'configs/mae_imagenet.py', 'v5p:2x2x1', 64),
     Row('ijepa', 'configs/ijepa_imagenet.py', 'v5p:2x2x1', 128),
     Row('data2vec', 'configs/data2vec_imagenet.py', 'v5p:2x2x1', 64,

@@ -4,6 +4,8 @@ No model code, no collectives, no hidden state: under jit the batch is global,
 and the pmap adapter gathers the method's outputs before calling these.
 """
 
+from ssl_jax.losses.clustering import sinkhorn_knopp
+from ssl_jax.losses.clustering import swav
 from ssl_jax.losses.contrastive import l2_normalize
 from ssl_jax.losses.contrastive import moco_v3
 from ssl_jax.losses.contrastive import nt_xent
@@ -35,5 +37,7 @@ __all__ = [
     'moco_v3',
     'nt_xent',
     'simsiam',
+    'sinkhorn_knopp',
+    'swav',
     'vicreg',
 ]
