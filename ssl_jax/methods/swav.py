@@ -193,20 +193,23 @@ class Method(base.MethodBase):
     sinkhorn = lambda s: losses.sinkhorn_knopp(s, m.epsilon,
                                                m.sinkhorn_iterations)
     batch = scores.shape[1]
-    own = [sinkhorn(scores[c]) for c in self.assign_crops]
+
+    def batch_only():
+      return jnp.stack([sinkhorn(scores[c]) for c in self.assign_crops])
+
     if not self.queue_length:
-      return jnp.stack(own), jnp.zeros((), jnp.float32)
+      return batch_only(), jnp.zeros((), jnp.float32)
     queue = extras['queue']
     full = jnp.any(queue[:, -1] != 0)
-    queued = jnp.einsum('ald,dk->alk', queue, extras['prototypes'])
 
     def with_queue():
+      queued = jnp.einsum('ald,dk->alk', queue, extras['prototypes'])
       return jnp.stack([
           sinkhorn(jnp.concatenate([queued[i], scores[c]]))[-batch:]
           for i, c in enumerate(self.assign_crops)])
 
-    q = jax.lax.cond(full, with_queue, lambda: jnp.stack(own))
-    return q, full.astype(jnp.float32)
+    return jax.lax.cond(full, with_queue, batch_only), full.astype(
+        jnp.float32)
 
   def objective(self, outputs, extras, step):
     del step
