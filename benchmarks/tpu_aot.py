@@ -68,6 +68,7 @@ ROWS = (
     Row('dino', 'configs/dino_imagenet.py', 'v5p:2x2x1', 64),
     Row('dinov2', 'configs/dinov2_imagenet.py', 'v5p:2x2x1', 64,
         note='ViT-L/16; 64 per chip as the official per-GPU batch'),
+    Row('swav', 'configs/swav_imagenet.py', 'v5p:2x2x1', 64),
     Row('mae', 'configs/mae_imagenet.py', 'v5p:2x2x1', 64),
     Row('ijepa', 'configs/ijepa_imagenet.py', 'v5p:2x2x1', 128),
     Row('data2vec', 'configs/data2vec_imagenet.py', 'v5p:2x2x1', 64,

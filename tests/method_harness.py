@@ -77,12 +77,13 @@ def _build(config, mode, channels, total_steps, traces):
 
 def run_steps(config, *, mode: str = 'jit', steps: int = 2,
               channels: int = 1, total_steps: int = 10,
-              fixed_batch: bool = False):
+              fixed_batch: bool = False, on_step=None):
   """Trains `steps` steps; returns (state as global arrays, metrics list).
 
   With `fixed_batch` every step sees the same images, each view of an
   example showing the same picture (for "the loss goes down" checks);
-  otherwise each step draws new random crops.
+  otherwise each step draws new random crops. `on_step(state)` sees the
+  state (as global arrays) after each step.
   """
   traces = []
   config, par, method, init_fn, abstract, factory = _build(
@@ -94,6 +95,8 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
     batch = synthetic_batch(method.views, channels, config.batch_size,
                             0 if fixed_batch else i, same_image=fixed_batch)
     state, metrics = train_step(state, batch)
+    if on_step is not None:
+      on_step(par.to_saveable(state))
     history.append({k: float(v) for k, v in jax.device_get(metrics).items()})
   assert len(traces) == 1, f'the step was traced {len(traces)} times'
   return par.to_saveable(state), history

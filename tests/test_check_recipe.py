@@ -187,6 +187,43 @@ def test_dino():
                        + [(96, (0.05, 0.4), 0.5, 0.0)] * 8)
 
 
+def test_swav():
+  # scripts/swav_800ep_pretrain.sh + main_swav.py: lr linspace(0.3, 4.8)
+  # over 10 epochs (ours reaches 4.8 one update later), cosine to 0.0048;
+  # LARC over SGD wraps every parameter, weight decay 1e-6 on all; the
+  # prototypes' grad is None for the first 313 iterations; 2 x 224
+  # (0.14-1) + 6 x 96 (0.05-0.14) crops, blur 0.5, no solarize.
+  config, r = _recipe('swav_imagenet.py')
+  per_epoch, last = IMAGES // 4096, r.total_steps - 1
+  assert r.total_steps == 800 * per_epoch and r.warmup_steps == 10 * per_epoch
+  assert _row(r, 0).lr == pytest.approx(0.3, abs=4.8e-6)
+  assert _row(r, 1).lr == pytest.approx(0.3 + 4.5 / (10 * per_epoch),
+                                        abs=4.8e-6)
+  assert _row(r, last).lr == pytest.approx(_cosine(
+      4.8, last, r.warmup_steps, r.total_steps, end=0.0048), rel=1e-5)
+  for step in r.steps:
+    for ndim in ('>1', '<=1'):
+      row = _row(r, step, ndim=ndim)
+      assert (row.weight_decay, row.trust_ratio) == (1e-6, True)
+  assert r.frozen[0] == r.frozen[1] == ['head/prototypes/kernel']
+  assert r.frozen[last] == []
+  assert config.method.queue_length == 0
+  assert _views(r) == ([(224, (0.14, 1.0), 0.5, 0.0)] * 2
+                       + [(96, (0.05, 0.14), 0.5, 0.0)] * 6)
+  # scripts/swav_200ep_bs256_pretrain.sh: lr 0.6 from the first update,
+  # cosine to 0.0006, a queue of 3840 from epoch 15, 5005 frozen updates.
+  config, r = _recipe('swav_imagenet.py:batch=256,epochs=200')
+  assert r.total_steps == 200 * (IMAGES // 256) and r.warmup_steps == 0
+  assert _row(r, 0).lr == _row(r, 1).lr == pytest.approx(0.6)
+  assert _row(r, r.total_steps - 1).lr == pytest.approx(0.0006, rel=1e-3)
+  m = config.method
+  assert (m.queue_length, m.epoch_queue_starts,
+          m.freeze_prototypes_niters) == (3840, 15, 5005)
+  with pytest.raises(config_lib.ConfigError, match='200, 400'):
+    config_lib.load_file(os.path.join(
+        REPO, 'configs', 'swav_imagenet.py:batch=256,epochs=800'))
+
+
 @pytest.mark.parametrize('name, bias_peak', [('barlow_twins', 0.0048 * 8),
                                              ('vicreg', None)])
 def test_barlow_twins_and_vicreg(name, bias_peak):
@@ -326,7 +363,8 @@ def test_lejepa():
     ('ijepa', 'bilinear_antialias'), ('lejepa', 'bilinear_antialias'),
     ('mae', 'bicubic_antialias'),
     ('moco_v3', 'bilinear_antialias'), ('simclr', 'bicubic'),
-    ('simsiam', 'bilinear_antialias'), ('vicreg', 'bicubic_antialias')])
+    ('simsiam', 'bilinear_antialias'), ('swav', 'bilinear_antialias'),
+    ('vicreg', 'bicubic_antialias')])
 def test_crop_resize_is_the_official(name, interpolation):
   config = config_lib.load_file(os.path.join(REPO, 'configs',
                                              f'{name}_imagenet.py'))

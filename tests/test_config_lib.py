@@ -147,6 +147,7 @@ def test_pmap_with_fsdp_and_backbone_options_are_refused():
     ('barlow_twins', 'lambda_', -1.0),
     ('vicreg', 'proj_hidden', ()),
     ('dino', 'center_momentum', 2.0),
+    ('swav', 'epsilon', 0.0),
     ('mae', 'mask_ratio', 1.0),
     ('ijepa', 'target_scale', (0.3, 0.2)),
     ('data2vec', 'mask_prob', 0.0),

@@ -4,6 +4,8 @@ No model code, no collectives, no hidden state: under jit the batch is global,
 and the pmap adapter gathers the method's outputs before calling these.
 """
 
+from ssl_jax.losses.clustering import sinkhorn_knopp
+from ssl_jax.losses.clustering import swav
 from ssl_jax.losses.contrastive import l2_normalize
 from ssl_jax.losses.contrastive import moco_v3
 from ssl_jax.losses.contrastive import nt_xent
@@ -13,7 +15,6 @@ from ssl_jax.losses.distillation import dino_center
 from ssl_jax.losses.distillation import dino_cross_entropy
 from ssl_jax.losses.dinov2 import ibot_patch
 from ssl_jax.losses.dinov2 import koleo
-from ssl_jax.losses.dinov2 import sinkhorn_knopp
 from ssl_jax.losses.distillation import simsiam
 from ssl_jax.losses.masked import data2vec
 from ssl_jax.losses.masked import data2vec_cls
@@ -51,5 +52,6 @@ __all__ = [
     'sigreg_directions',
     'simsiam',
     'sinkhorn_knopp',
+    'swav',
     'vicreg',
 ]

@@ -1,4 +1,5 @@
-"""DINOv2's own loss terms: Sinkhorn-Knopp teacher, iBOT patch loss, KoLeo.
+"""DINOv2's own loss terms: the iBOT patch loss and KoLeo (its Sinkhorn-Knopp
+teacher is `losses.sinkhorn_knopp`, shared with SwAV: clustering.py).
 
 Oquab et al., "DINOv2: Learning Robust Visual Features without
 Supervision", arXiv 2304.07193; facebookresearch/dinov2 `dinov2/loss/`.
@@ -13,34 +14,6 @@ Used by methods/dinov2.py (docs/methods.md#dinov2).
 
 import jax
 import jax.numpy as jnp
-
-
-def sinkhorn_knopp(logits: jax.Array, temp, n_iterations: int = 3,
-                   valid: jax.Array | None = None) -> jax.Array:
-  """Teacher assignments [B, K] from logits [B, K] (`dino_clstoken_loss.py`
-  and `ibot_patch_loss.py: sinkhorn_knopp_teacher`, global over devices):
-
-    Q = exp(logits / temp)^T (K x B); Q /= sum(Q)
-    3 times: Q /= row sums; Q /= K; Q /= column sums; Q /= B
-    Q *= B; return Q^T (each row sums to 1)
-
-  `valid` [B] (bool): rows that take part (iBOT: the masked patches; B is
-  then their count, the official `n_masked_patches_tensor`), the others
-  come back as zeros. Subtracting the global max before exp is exact: the
-  first normalisation divides it out.
-  """
-  x = logits.astype(jnp.float32) / temp
-  if valid is None:
-    valid = jnp.ones(x.shape[:1], bool)
-  x = jnp.where(valid[:, None], x, -jnp.inf)
-  q = jnp.exp(x - jnp.max(x))
-  b = jnp.sum(valid).astype(jnp.float32)
-  k = x.shape[1]
-  q = q / jnp.sum(q)
-  for _ in range(n_iterations):
-    q = q / jnp.sum(q, axis=0, keepdims=True) / k  # Per prototype: 1/K.
-    q = q / jnp.maximum(jnp.sum(q, axis=1, keepdims=True), 1e-30) / b
-  return q * b
 
 
 def ibot_patch(student_logits: jax.Array, teacher_probs: jax.Array,

@@ -7,6 +7,8 @@ that works in every process that reads the config. `register(name, cls)`
 makes a class known by a short name in this process only (a notebook).
 """
 
+import importlib
+
 from ssl_jax import named_modules
 
 _REGISTERED = {}
@@ -20,8 +22,11 @@ def register(name: str, cls) -> None:
 
 
 def available() -> list[str]:
-  # base.py and multicrop.py are shared plumbing, not methods.
-  found = named_modules.builtin_names(__name__, skip=('base', 'multicrop'))
+  """The built-in methods (the modules of this package that define a
+  `Method`; the others are shared parts: base, two_view) and the
+  registered ones."""
+  found = [n for n in named_modules.builtin_names(__name__) if hasattr(
+      importlib.import_module(f'{__name__}.{n}'), 'Method')]
   return sorted(set(found) | set(_REGISTERED))
 
 

@@ -29,14 +29,13 @@ dL/W), which matters for the parameters outside the trust ratio and for the
 balance of weight decay and gradient (docs/methods.md#barlow-twins).
 """
 
-import flax.linen as nn
 import jax
 import ml_collections
 from ml_collections import config_dict
 
 from ssl_jax import config_checks
 from ssl_jax import losses
-from ssl_jax.methods import base
+from ssl_jax.methods import two_view
 from ssl_jax.models import heads
 
 
@@ -65,42 +64,21 @@ def default_config() -> ml_collections.ConfigDict:
   ))
 
 
-class _Model(nn.Module):
-  backbone: nn.Module
-  projector: nn.Module
-
-  def __call__(self, x, train: bool = True, groups: int = 1):
-    h = self.backbone(x, train=train, groups=groups)
-    return h, self.projector(h, train=train, groups=groups)
-
-  def features(self, x):
-    return self.backbone(x, train=False)
-
-
-class Method(base.MethodBase):
+class Method(two_view.TwoView):
   """Barlow Twins: two views, per-view forwards, cross-correlation loss."""
-  num_views = 2
 
-  def __init__(self, config, **kwargs):
-    super().__init__(config, **kwargs)
-    m = config.method
-    self.model = _Model(self.backbone, heads.MLP(
+  def heads(self):
+    m = self.config.method
+    return heads.MLP(
         hidden=tuple(m.proj_hidden), out=m.proj_dim, use_bias=False,
         hidden_bn=True, last_bn=None, dtype=self.dtype,
-        bn_axis_name=self.bn_axis_name))
-
-  def init(self, rng, views):
-    variables = self.model.init(rng, views[0], train=True)
-    params, mutables = base.split_variables(variables)
-    return base.Variables(params, mutables, extras={})
+        bn_axis_name=self.bn_axis_name), None
 
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
     del example_ids  # No per-example randomness.
     del extras, rng
-    outs, mutables = base.apply_per_view(self.model, params, mutables,
-                                         views[:2], train=train,
-                                         fuse=self.fuse_views)
+    outs, mutables = self.apply_views(params, mutables, views, train)
     (h1, z1), (_, z2) = outs
     outputs = {'z1': z1, 'z2': z2, 'features': h1, 'embedding': z1}
     return outputs, mutables
@@ -115,8 +93,3 @@ class Method(base.MethodBase):
       w = m.world_size_scale
       scaled = scaled / w + jax.lax.stop_gradient(scaled - scaled / w)
     return scaled, {'barlow_twins': loss}, {}
-
-  def embed(self, params, mutables, extras, images):
-    del extras  # The online network is evaluated.
-    return self.model.apply({'params': params, **mutables}, images,
-                            method=_Model.features)

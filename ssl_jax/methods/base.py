@@ -53,6 +53,13 @@ trainer).
 `forward` must return `features` (backbone features of view 0, fed to the
 online probe under stop_gradient) and `embedding` (the vectors the loss
 compares, for the collapse metric).
+
+Shared parts live beside the methods, not in them: two_view.py (the
+backbone -> projector (-> predictor) network, init and embed of SimCLR,
+Barlow Twins, VICReg, SimSiam, BYOL and MoCo v3, and the EMA target of the
+last two), models/multicrop.py (DINO's and SwAV's multi-crop network),
+models/patches.py (the masked methods' patch grid). A method imports no
+other method.
 """
 
 from typing import Any

@@ -64,7 +64,6 @@ from ssl_jax import losses
 from ssl_jax import optim
 from ssl_jax.data import masking
 from ssl_jax.methods import base
-from ssl_jax.methods import mae
 from ssl_jax.models import d2v_decoder
 from ssl_jax.models import patches
 
@@ -143,7 +142,7 @@ class Method(base.MethodBase):
   def __init__(self, config, **kwargs):
     super().__init__(config, **kwargs)
     m = config.method
-    self.grid = mae.patch_grid(config)
+    self.grid = patches.patch_grid(config)
     self.num_patches = self.grid[0] * self.grid[1]
     dim, depth = self.backbone.feature_dim, self.backbone.num_blocks
     num_keep, _ = masking.inverse_block_counts(

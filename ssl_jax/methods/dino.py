@@ -5,11 +5,11 @@ to match, on every crop, the sharpened and centred output of a teacher on the
 *other* global crops; the teacher is an EMA of the student
 (docs/methods.md#dino).
 
-  student  all 2 + M crops. As the official MultiCropWrapper: the two global
-           crops go through the backbone in one call, the M local crops
-           (same size) in another, and the head runs once on all features,
-           so BatchNorm statistics are per crop size and the step compiles
-           once.
+  student  all 2 + M crops. As the official MultiCropWrapper
+           (models/multicrop.py): the two global crops go through the
+           backbone in one call, the M local crops (same size) in another,
+           and the head runs once on all features, so BatchNorm statistics
+           are per crop size and the step compiles once.
   teacher  EMA of the student's backbone + head (`extras['teacher']`, a copy
            at init), on the 2 global crops only, under stop_gradient. With a
            ResNet its BatchNorm runs in train mode on its own statistics
@@ -38,7 +38,6 @@ config.optim.grad_clip_per_tensor. Evaluation features (`embed`) are the
 teacher's, the network the paper evaluates.
 """
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -48,8 +47,8 @@ from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import optim
 from ssl_jax.methods import base
-from ssl_jax.methods import multicrop
 from ssl_jax.models import dino_head
+from ssl_jax.models import multicrop
 
 _NUM_GLOBAL = 2
 
@@ -128,35 +127,6 @@ def teacher_temperature(step, steps_per_epoch: int, warmup: float,
   return jnp.where(epoch < warmup_epochs, ramp, final).astype(jnp.float32)
 
 
-class _Model(nn.Module):
-  """Backbone once per group of same-size crops, then the head on all."""
-  backbone: nn.Module
-  head: nn.Module
-
-  def __call__(self, groups, train: bool = True, drop_keys=None):
-    """`groups`: same-size crops, image-major ([N * C, ...], the C crops of
-    an image together); `drop_keys`: their per-crop keys, for a ViT's
-    stochastic depth (None: none).
-
-    Returns features [N, C_0, D] of the first group, and the head's
-    embedding and logits [N, C, ...] of all crops (C = all groups' crops).
-    Image-major all the way: each device's rows of the batch stay on it,
-    so a sharded batch needs no all-gather of the 65536-wide logits (a
-    crop-major concatenation split each crop over a subset of devices).
-    """
-    features = multicrop.backbone_features(self.backbone, groups, train,
-                                           drop_keys)
-    n = groups[0].shape[0] // _NUM_GLOBAL
-    per_image = [f.reshape(n, -1, f.shape[-1]) for f in features]
-    crops = jnp.concatenate(per_image, axis=1)  # [N, C, D]
-    z, logits = self.head(crops.reshape(-1, crops.shape[-1]), train=train)
-    return (per_image[0], z.reshape(n, -1, z.shape[-1]),
-            logits.reshape(n, -1, logits.shape[-1]))
-
-  def features(self, x):
-    return self.backbone(x, train=False)
-
-
 class Method(base.MethodBase):
   """DINO: multi-crop student, EMA teacher on the global crops, centring."""
   num_views = _NUM_GLOBAL
@@ -174,7 +144,7 @@ class Method(base.MethodBase):
       if not m[key] > 0:
         raise config_lib.ConfigError(
             f'config.method.{key}={m[key]!r} must be > 0.')
-    self.model = _Model(self.backbone, dino_head.DINOHead(
+    self.model = multicrop.MultiCrop(self.backbone, dino_head.DINOHead(
         out_dim=m.out_dim, hidden=m.head_hidden,
         bottleneck=m.head_bottleneck, use_bn=m.head_use_bn,
         norm_last_layer=m.norm_last_layer, dtype=self.dtype,
@@ -194,7 +164,8 @@ class Method(base.MethodBase):
 
   # ----------------------------------------------------------------- hooks
   def _groups(self, views, teacher: bool):
-    """Same-size crops as one batch each, image-major (see _Model)."""
+    """Same-size crops as one batch each, image-major (models/multicrop.py);
+    the teacher sees the global crops only."""
     return multicrop.crop_groups(views, _NUM_GLOBAL, globals_only=teacher)
 
   def init(self, rng, views):
@@ -264,7 +235,7 @@ class Method(base.MethodBase):
     del params
     return self.model.apply({'params': extras['teacher'],
                              **mutables['teacher']}, images,
-                            method=_Model.features)
+                            method=multicrop.MultiCrop.features)
 
   def backbone_variables(self, params, mutables, extras) -> dict:
     """The teacher's backbone (what `embed` evaluates)."""

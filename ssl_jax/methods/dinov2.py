@@ -55,8 +55,8 @@ from ssl_jax import models
 from ssl_jax import optim
 from ssl_jax.data import masking
 from ssl_jax.methods import base
-from ssl_jax.methods import multicrop
 from ssl_jax.models import dino_head
+from ssl_jax.models import multicrop
 
 _NUM_GLOBAL = 2
 CENTERINGS = ('sinkhorn_knopp', 'centering')

@@ -50,8 +50,8 @@ from ssl_jax import losses
 from ssl_jax import optim
 from ssl_jax.data import multiblock
 from ssl_jax.methods import base
-from ssl_jax.methods import mae
 from ssl_jax.models import ijepa_predictor
+from ssl_jax.models import patches
 
 
 def validate_config(config) -> None:
@@ -132,7 +132,7 @@ class Method(base.MethodBase):
   def __init__(self, config, **kwargs):
     super().__init__(config, **kwargs)
     m = config.method
-    self.grid = mae.patch_grid(config)
+    self.grid = patches.patch_grid(config)
     if self.backbone.num_prefix_tokens:
       raise config_lib.ConfigError(
           'I-JEPA encodes patches only: set config.backbone.cls_token=False, '

@@ -24,7 +24,7 @@ official files; docs/methods.md#lejepa).
 
 A ViT runs with stochastic depth when config.backbone.drop_path > 0 (the
 official launch scripts' drop_path_rate 0.1), each crop of each image from
-its own key (methods/multicrop.py). Evaluation features (`embed`) are the
+its own key (models/multicrop.py). Evaluation features (`embed`) are the
 backbone's, the network the paper evaluates with a linear probe.
 """
 
@@ -38,8 +38,8 @@ import ml_collections
 from ssl_jax import config_checks
 from ssl_jax import losses
 from ssl_jax.methods import base
-from ssl_jax.methods import multicrop
 from ssl_jax.models import heads
+from ssl_jax.models import multicrop
 
 
 def validate_config(config) -> None:
@@ -86,7 +86,7 @@ class _Model(nn.Module):
   @nn.compact
   def __call__(self, groups, train: bool = True, drop_keys=None):
     """`groups`: image-major crops, the global ones first
-    (methods/multicrop.py). Returns the backbone features [N, G, F] of the G
+    (models/multicrop.py). Returns the backbone features [N, G, F] of the G
     global crops and the projections [N, C, P] of all C crops."""
     features = multicrop.backbone_features(self.backbone, groups, train,
                                            drop_keys)

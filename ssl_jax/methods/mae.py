@@ -34,7 +34,6 @@ import ml_collections
 from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
-from ssl_jax import models
 from ssl_jax.data import masking
 from ssl_jax.methods import base
 from ssl_jax.models import mae_decoder
@@ -72,21 +71,6 @@ def default_config() -> ml_collections.ConfigDict:
   ))
 
 
-def patch_grid(config) -> tuple[int, int]:
-  """(rows, columns) of patches of a training crop; checks the backbone."""
-  if not models.token_output(models.backbone_class(config.backbone.name)):
-    raise config_lib.ConfigError(
-        f'config.backbone.name={config.backbone.name!r}: method '
-        f'{config.method.name!r} needs a backbone with token output (a ViT, '
-        'name=vit; models/__init__.py: token_output).')
-  p, size = config.backbone.patch_size, config.aug.crop_size
-  if size % p:
-    raise config_lib.ConfigError(
-        f'config.aug.crop_size={size} is not a multiple of '
-        f'config.backbone.patch_size={p}.')
-  return size // p, size // p
-
-
 class _Model(nn.Module):
   backbone: nn.Module
   decoder: nn.Module
@@ -106,7 +90,7 @@ class Method(base.MethodBase):
   def __init__(self, config, **kwargs):
     super().__init__(config, **kwargs)
     m = config.method
-    self.grid = patch_grid(config)
+    self.grid = patches.patch_grid(config)
     self.num_patches = self.grid[0] * self.grid[1]
     if not 0 < masking.mae_keep_count(self.num_patches, m.mask_ratio) < (
         self.num_patches):

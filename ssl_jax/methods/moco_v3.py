@@ -2,9 +2,10 @@
 predictor, keys from a momentum encoder, InfoNCE over the batch, no queue.
 
 The momentum encoder is an EMA of backbone + projector, held and updated
-exactly as BYOL's target (byol.py: per-view forwards, the momentum encoder's
-BN in training mode with its own running statistics, cosine momentum from
-ema_base to 1), so this file only changes the heads and the loss:
+exactly as BYOL's target (two_view.MomentumTarget: per-view forwards, the
+momentum encoder's BN in training mode with its own running statistics,
+cosine momentum from ema_base to 1), so this file only sets the heads and
+the loss:
   q_v = pred(proj(f(x_v))),  k_v = sg(proj_m(f_m(x_v))),
   L = ctr(q1, k2) + ctr(q2, k1)              (losses.moco_v3).
 In the outputs the queries are `p{v}` and the keys `target{v}`.
@@ -31,7 +32,7 @@ from ssl_jax import config_checks
 from ssl_jax import config_lib
 from ssl_jax import losses
 from ssl_jax import models
-from ssl_jax.methods import byol
+from ssl_jax.methods import two_view
 from ssl_jax.models import heads
 
 
@@ -72,9 +73,8 @@ def default_config() -> ml_collections.ConfigDict:
   ))
 
 
-class Method(byol.Method):
+class Method(two_view.MomentumTarget):
   """MoCo v3: BYOL's online/momentum machinery with InfoNCE keys."""
-  num_views = 2
 
   def __init__(self, config, **kwargs):
     super().__init__(config, **kwargs)
@@ -85,7 +85,7 @@ class Method(byol.Method):
           'patch embedding (token output: a ViT); '
           f'config.backbone.name={config.backbone.name!r}.')
 
-  def _heads(self):
+  def heads(self):
     m = self.config.method
     mlp = lambda hidden, last_bn: heads.MLP(
         hidden=tuple(hidden), out=m.proj_dim, use_bias=False, hidden_bn=True,

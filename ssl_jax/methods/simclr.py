@@ -14,13 +14,12 @@ as much at the paper's scale as in the official code;
 docs/methods.md#simclr).
 """
 
-import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
 from ssl_jax import config_checks
 from ssl_jax import losses
-from ssl_jax.methods import base
+from ssl_jax.methods import two_view
 from ssl_jax.models import heads
 
 # `objective.py` sums the two views' mean losses: twice the mean over 2N.
@@ -47,34 +46,15 @@ def default_config() -> ml_collections.ConfigDict:
   ))
 
 
-class _Model(nn.Module):
-  backbone: nn.Module
-  projector: nn.Module
-
-  def __call__(self, x, train: bool = True):
-    h = self.backbone(x, train=train)
-    return h, self.projector(h, train=train)
-
-  def features(self, x):
-    return self.backbone(x, train=False)
-
-
-class Method(base.MethodBase):
+class Method(two_view.TwoView):
   """SimCLR: two symmetric views, one concatenated forward, NT-Xent."""
-  num_views = 2
 
-  def __init__(self, config, **kwargs):
-    super().__init__(config, **kwargs)
-    m = config.method
-    self.model = _Model(self.backbone, heads.MLP(
+  def heads(self):
+    m = self.config.method
+    return heads.MLP(
         hidden=tuple(m.proj_hidden), out=m.proj_dim, use_bias=False,
         last_bn=m.proj_last_bn, dtype=self.dtype,
-        bn_axis_name=self.bn_axis_name))
-
-  def init(self, rng, views):
-    variables = self.model.init(rng, jnp.concatenate(views[:2]), train=True)
-    params, mutables = base.split_variables(variables)
-    return base.Variables(params, mutables, extras={})
+        bn_axis_name=self.bn_axis_name), None
 
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
@@ -95,8 +75,3 @@ class Method(base.MethodBase):
     paper = losses.nt_xent(outputs['z1'], outputs['z2'],
                            self.config.method.temperature)
     return OFFICIAL_SCALE * paper, {'nt_xent': paper}, {}
-
-  def embed(self, params, mutables, extras, images):
-    del extras  # The online network is evaluated.
-    return self.model.apply({'params': params, **mutables}, images,
-                            method=_Model.features)

@@ -13,13 +13,12 @@ Loss: L = -(cos(p1, sg z2) + cos(p2, sg z1)) / 2 (losses.simsiam); the
 stop-gradient is applied in `objective`.
 """
 
-import flax.linen as nn
 import jax
 import ml_collections
 
 from ssl_jax import config_checks
 from ssl_jax import losses
-from ssl_jax.methods import base
+from ssl_jax.methods import two_view
 from ssl_jax.models import heads
 
 
@@ -42,39 +41,16 @@ def default_config() -> ml_collections.ConfigDict:
   ))
 
 
-class _Model(nn.Module):
-  backbone: nn.Module
-  projector: nn.Module
-  predictor: nn.Module
-
-  def __call__(self, x, train: bool = True, groups: int = 1):
-    h = self.backbone(x, train=train, groups=groups)
-    z = self.projector(h, train=train, groups=groups)
-    return h, z, self.predictor(z, train=train, groups=groups)
-
-  def features(self, x):
-    return self.backbone(x, train=False)
-
-
-class Method(base.MethodBase):
+class Method(two_view.TwoView):
   """SimSiam: per-view forwards, predictor vs stop-gradient projection."""
-  num_views = 2
 
-  def __init__(self, config, **kwargs):
-    super().__init__(config, **kwargs)
-    m = config.method
+  def heads(self):
+    m = self.config.method
     mlp = lambda hidden, **kw: heads.MLP(
         hidden=tuple(hidden), out=m.proj_dim, hidden_bn=True,
         dtype=self.dtype, bn_axis_name=self.bn_axis_name, **kw)
-    self.model = _Model(
-        self.backbone,
-        mlp(m.proj_hidden, use_bias=False, last_bn='no_affine'),
-        mlp(m.pred_hidden, use_bias=True, last_bn=None))
-
-  def init(self, rng, views):
-    variables = self.model.init(rng, views[0], train=True)
-    params, mutables = base.split_variables(variables)
-    return base.Variables(params, mutables, extras={})
+    return (mlp(m.proj_hidden, use_bias=False, last_bn='no_affine'),
+            mlp(m.pred_hidden, use_bias=True, last_bn=None))
 
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
@@ -82,9 +58,8 @@ class Method(base.MethodBase):
     """Per-example `p{v}`, `z{v}` of views v = 1, 2 (z not yet stop-
     gradient: the objective applies it); `features`, `embedding` = z1."""
     del extras, rng
-    ((h1, z1, p1), (_, z2, p2)), mutables = base.apply_per_view(
-        self.model, params, mutables, views[:2], train=train,
-        fuse=self.fuse_views)
+    ((h1, z1, p1), (_, z2, p2)), mutables = self.apply_views(
+        params, mutables, views, train)
     outputs = {'p1': p1, 'p2': p2, 'z1': z1, 'z2': z2, 'features': h1,
                'embedding': z1}
     return outputs, mutables
@@ -95,8 +70,3 @@ class Method(base.MethodBase):
     loss = losses.simsiam(outputs['p1'], outputs['p2'], sg(outputs['z1']),
                           sg(outputs['z2']))
     return loss, {'simsiam': loss}, {}
-
-  def embed(self, params, mutables, extras, images):
-    del extras  # The online network is evaluated.
-    return self.model.apply({'params': params, **mutables}, images,
-                            method=_Model.features)

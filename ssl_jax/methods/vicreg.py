@@ -24,7 +24,7 @@ import ml_collections
 
 from ssl_jax import config_checks
 from ssl_jax import losses
-from ssl_jax.methods import base
+from ssl_jax.methods import two_view
 from ssl_jax.models import heads
 
 
@@ -70,41 +70,20 @@ class _Expander(nn.Module):
     return x.astype(jnp.float32)
 
 
-class _Model(nn.Module):
-  backbone: nn.Module
-  expander: nn.Module
-
-  def __call__(self, x, train: bool = True, groups: int = 1):
-    h = self.backbone(x, train=train, groups=groups)
-    return h, self.expander(h, train=train, groups=groups)
-
-  def features(self, x):
-    return self.backbone(x, train=False)
-
-
-class Method(base.MethodBase):
+class Method(two_view.TwoView):
   """VICReg: two views, per-view forwards, variance-invariance-covariance."""
-  num_views = 2
+  projector_name = 'expander'  # The official name.
 
-  def __init__(self, config, **kwargs):
-    super().__init__(config, **kwargs)
-    m = config.method
-    self.model = _Model(self.backbone, _Expander(
-        hidden=tuple(m.proj_hidden), out=m.proj_dim, dtype=self.dtype,
-        bn_axis_name=self.bn_axis_name))
-
-  def init(self, rng, views):
-    variables = self.model.init(rng, views[0], train=True)
-    params, mutables = base.split_variables(variables)
-    return base.Variables(params, mutables, extras={})
+  def heads(self):
+    m = self.config.method
+    return _Expander(hidden=tuple(m.proj_hidden), out=m.proj_dim,
+                     dtype=self.dtype, bn_axis_name=self.bn_axis_name), None
 
   def forward(self, params, mutables, extras, views, rng, train=True,
               example_ids=None):
     del example_ids  # No per-example randomness.
     del extras, rng
-    outs, mutables = base.apply_per_view(self.model, params, mutables,
-                                         views[:2], train=train,
-                                         fuse=self.fuse_views)
+    outs, mutables = self.apply_views(params, mutables, views, train)
     (h1, z1), (_, z2) = outs
     outputs = {'z1': z1, 'z2': z2, 'features': h1, 'embedding': z1}
     return outputs, mutables
@@ -116,8 +95,3 @@ class Method(base.MethodBase):
                                 sim_coeff=m.sim_coeff, std_coeff=m.std_coeff,
                                 cov_coeff=m.cov_coeff)
     return loss, dict(terms), {}
-
-  def embed(self, params, mutables, extras, images):
-    del extras  # The online network is evaluated.
-    return self.model.apply({'params': params, **mutables}, images,
-                            method=_Model.features)

@@ -4,10 +4,35 @@ Patches are taken in raster order of the patch grid (row-major, the order of
 the ViT's tokens and of the masks in ssl_jax/data/masking.py); inside a patch
 the values are ordered row p, column q, channel c fastest: MAE's
 `nchpwq -> nhwpqc` (`models_mae.py`), written here for NHWC images.
+`patch_grid` is the training crop's grid, which the masked methods (MAE,
+I-JEPA, data2vec 2.0) draw their masks on.
 """
 
 import jax
 import jax.numpy as jnp
+
+from ssl_jax import errors
+from ssl_jax import models
+
+
+def patch_grid(config) -> tuple[int, int]:
+  """(rows, columns) of patches of a training crop; checks the backbone.
+
+  Raises:
+    errors.ConfigError: the backbone has no token output, or the crop is
+      not a multiple of the patch size (the key named).
+  """
+  if not models.token_output(models.backbone_class(config.backbone.name)):
+    raise errors.ConfigError(
+        f'config.backbone.name={config.backbone.name!r}: method '
+        f'{config.method.name!r} needs a backbone with token output (a ViT, '
+        'name=vit; models/__init__.py: token_output).')
+  p, size = config.backbone.patch_size, config.aug.crop_size
+  if size % p:
+    raise errors.ConfigError(
+        f'config.aug.crop_size={size} is not a multiple of '
+        f'config.backbone.patch_size={p}.')
+  return size // p, size // p
 
 
 def patchify(images: jax.Array, patch_size: int) -> jax.Array:

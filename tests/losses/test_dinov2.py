@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from ssl_jax import losses
 from ssl_jax.losses import dinov2
 
 T = np.array([[0.1, 0.2, -0.1], [0.0, 0.05, 0.02], [0.3, -0.1, 0.0],
@@ -31,7 +32,7 @@ def test_sinkhorn_knopp_matches_the_official():
               [0.0824651261, 0.4221765101, 0.4953583638]]
   np.testing.assert_allclose(_sinkhorn_reference(T, 0.1), expected,
                              rtol=1e-9)
-  q = jax.jit(dinov2.sinkhorn_knopp)(T, 0.1)
+  q = jax.jit(losses.sinkhorn_knopp)(T, 0.1)
   np.testing.assert_allclose(q, expected, rtol=1e-5)
   # Each row is an assignment; the prototypes share the batch evenly
   # (exactly after the row step, nearly after the last column step).
@@ -42,7 +43,7 @@ def test_sinkhorn_knopp_matches_the_official():
 def test_sinkhorn_knopp_ignores_rows_that_are_not_valid():
   # iBOT's masked patches: the other rows do not count, B is their number.
   padded = np.concatenate([T[:3], [[9., -9., 0.]]])
-  q = dinov2.sinkhorn_knopp(padded, 0.1, valid=np.array([1, 1, 1, 0], bool))
+  q = losses.sinkhorn_knopp(padded, 0.1, valid=np.array([1, 1, 1, 0], bool))
   np.testing.assert_allclose(q[:3], _sinkhorn_reference(T[:3], 0.1),
                              rtol=1e-5)
   np.testing.assert_array_equal(q[3], np.zeros(3))
