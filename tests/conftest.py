@@ -5,6 +5,7 @@ here at import time, before any test module imports ssl_jax.
 """
 
 import atexit
+import fcntl
 import os
 import shutil
 import tempfile
@@ -81,17 +82,26 @@ def optimised_xla():
 def fmnist_data_dir(tmp_path_factory):
   """A tfds data_dir with fashion_mnist_offline prepared from Debian's files.
 
+  Prepared once for the whole run: pytest-xdist's workers share the folder
+  above their own temporary roots, and the first to take the lock writes
+  it (about 40 s), the others read it.
+
   The real dataset is a hard requirement of the suite (CI installs
   dataset-fashion-mnist); a missing package fails loudly, it is not skipped.
   """
   missing = fashion_mnist_offline.missing_files(fashion_mnist_offline.DEBIAN_DIR)
   assert not missing, fashion_mnist_offline.INSTALL_HINT
-  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  shared = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    shared = shared.parent  # Common to this run's workers.
+  data_dir = shared / 'fmnist_tfds'
   from ssl_jax.data import sources  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
-  sources.get_builder(ml_collections.ConfigDict(
-      {'name': 'fashion_mnist_offline', 'data_dir': data_dir}))
-  return data_dir
+  with open(shared / 'fmnist_tfds.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file closes.
+    sources.get_builder(ml_collections.ConfigDict(
+        {'name': 'fashion_mnist_offline', 'data_dir': str(data_dir)}))
+  return str(data_dir)
 
 
 def load_config(preset='smoke'):
