@@ -1,7 +1,7 @@
 """XLA TPU's compile-time estimates for every ImageNet config (no TPU).
 
   python benchmarks/tpu_aot.py [--only simclr,mae_l_fsdp] [--out rows.jsonl]
-      [--table docs/performance.md]
+      [--table docs/tpu.md]
 
 For each row below, `ssl_jax.aot` compiles the config's real train step,
 the backbone's forward + backward alone on the same views, and the device
@@ -29,7 +29,10 @@ from absl import flags
 import doc_blocks
 
 _ONLY = flags.DEFINE_list('only', None, 'Row names to run (default all).')
-_OUT = flags.DEFINE_string('out', 'tpu_aot_rows.jsonl', 'JSON lines file.')
+_OUT = flags.DEFINE_string(
+    'out', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
+                        'tpu_aot_rows.jsonl'),
+    'JSON lines file (the committed reports by default).')
 _TABLE = flags.DEFINE_string('table', None,
                              'Markdown file whose tpu-aot block is replaced.')
 _WHAT = flags.DEFINE_list('what', ['train', 'backbone', 'augment'],
