@@ -24,8 +24,6 @@ from ssl_jax import cli_flags
 from ssl_jax import config_lib
 
 STEPS = 3
-_FOLDER = flags.DEFINE_string('folder', None, 'The folder of images.')
-_OUT = flags.DEFINE_string('out', None, 'Where the rows go (JSON).')
 
 
 def folder_config(path: str):
@@ -62,12 +60,16 @@ def main(argv):
   cli_flags.initialize()
   # jax after initialize(): it set the devices and the processes up.
   import jax  # pylint: disable=g-import-not-at-top
-  rows = rows_read(folder_config(_FOLDER.value))
-  with open(_OUT.value, 'w', encoding='utf-8') as f:
+  rows = rows_read(folder_config(flags.FLAGS.folder))
+  with open(flags.FLAGS.out, 'w', encoding='utf-8') as f:
     json.dump({'process_index': jax.process_index(),
                'process_count': jax.process_count(), 'steps': rows}, f)
 
 
 if __name__ == '__main__':
+  # Defined here, not at import: test_multiprocess.py imports this module
+  # into a pytest worker whose other modules define their own --out.
+  flags.DEFINE_string('folder', None, 'The folder of images.')
+  flags.DEFINE_string('out', None, 'Where the rows go (JSON).')
   flags.mark_flags_as_required(['folder', 'out'])
   app.run(main)

@@ -36,7 +36,8 @@ def test_no_method_imports_another():
   assert not SHARED & set(names)  # Shared parts are not offered as methods.
   for name in names:
     path = os.path.join(REPO, 'ssl_jax', 'methods', f'{name}.py')
-    assert _imported_methods(path) <= SHARED, name
+    if os.path.exists(path):  # Not one a test registered in this process.
+      assert _imported_methods(path) <= SHARED, name
 
 
 def test_a_shared_part_is_refused_as_a_method():
