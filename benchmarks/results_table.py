@@ -2,7 +2,7 @@
 
   python benchmarks/results_table.py [--root workdirs/results] \
       [--methods simclr,byol] [--set total_epochs=1 ...] [--collect-only] \
-      [--readme README.md]
+      [--readme README.md] [--block results-table]
 
 For each registered method with a `configs/<method>_fashion_mnist.py`, trains
 its default config in `<root>/<method>` through the CLI (timed), evaluates it
@@ -130,6 +130,9 @@ def main():
                       'says so).')
   parser.add_argument('--collect-only', action='store_true')
   parser.add_argument('--readme', default=os.path.join(REPO, 'README.md'))
+  parser.add_argument('--block', default='results-table',
+                      help='The markers whose table is rewritten (another '
+                      'block holds a table of methods run on another day).')
   args = parser.parse_args()
   names = (args.methods.split(',') if args.methods else
            [m for m in methods.available() if os.path.exists(
@@ -142,7 +145,7 @@ def main():
           f"{m['platform']}, jax {m['jax']}; table written "
           f"{time.strftime('%Y-%m-%d')} by benchmarks/results_table.py.")
   print(text)
-  doc_blocks.write_block(args.readme, 'results-table', text)
+  doc_blocks.write_block(args.readme, args.block, text)
 
 
 if __name__ == '__main__':
