@@ -41,6 +41,7 @@ def main():
   workdir = args.workdir or tempfile.mkdtemp(prefix='ssl_jax_demo_')
   if os.path.exists(workdir):
     shutil.rmtree(workdir)
+  train_started_at = time.time()  # accuracy_curve.py times checkpoints.
   train_s = _timed(['ssl_jax.main', f'--config={args.config}',
                     f'--workdir={workdir}', *overrides])
   eval_s = _timed(['ssl_jax.evaluate', f'--workdir={workdir}',
@@ -53,7 +54,8 @@ def main():
   import machine  # pylint: disable=g-import-not-at-top
   margin = results['margin_over_best_pixel_baseline']
   row = {'config': os.path.relpath(args.config, REPO),
-         'overrides': overrides, 'train_seconds': train_s,
+         'overrides': overrides, 'workdir': workdir,
+         'train_started_at': train_started_at, 'train_seconds': train_s,
          'eval_seconds': eval_s, 'report_seconds': report_s,
          'total_seconds': train_s + eval_s + report_s,
          'train_images_per_second': summary['images_per_second'],

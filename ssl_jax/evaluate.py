@@ -110,20 +110,28 @@ class Features:
     return (self.eval_data or self.plan).builder
 
 
-def extract_features(workdir: str,
-                     config: ml_collections.ConfigDict) -> Features:
+def extract_features(workdir: str, config: ml_collections.ConfigDict,
+                     step: int | None = None) -> Features:
   """Restores the newest good checkpoint (verified, see
-  checkpoint.Checkpointer); features of the train and eval splits."""
+  checkpoint.Checkpointer), or checkpoint `step` if given; features of the
+  train and eval splits."""
   with config.unlocked():
     config.parallel.mode = 'jit'  # Evaluation always runs over the mesh.
   # A run on image files: the model without listing the training images.
   p = train.plan(config, dataset=data_record.split_info(workdir, config))
   abstract = p.parallel.abstract_state(p.init_fn)
-  state, step = None, None
+  state = None
   if checkpoint.latest_step(workdir) is not None:
-    state, step = checkpoint.Checkpointer(
-        workdir, config, config.method.name, create=False).restore_latest(
-            abstract)
+    ckpt = checkpoint.Checkpointer(workdir, config, config.method.name,
+                                   create=False)
+    if step is None:
+      state, step = ckpt.restore_latest(abstract)
+    elif step not in ckpt.mgr.all_steps():
+      raise FileNotFoundError(
+          f'No checkpoint of step {step} in {workdir}/checkpoints; there are '
+          f'steps {sorted(ckpt.mgr.all_steps())}.')
+    else:
+      state = ckpt.restore_step(step, abstract)
   if state is None:
     raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
   ev = eval_data_lib.resolve(config, builder=p.builder)

@@ -11,14 +11,20 @@ import shutil
 import tempfile
 
 # Compile time dominates the suite on CPU, and the same programs (the smoke
-# step above all) are compiled by many tests and by the CLI subprocesses. A
-# compilation cache that lives for this session only (so every run still
-# compiles each program once), set through the environment so the
-# subprocesses that tests start share it.
-_CACHE_DIR = tempfile.mkdtemp(prefix='ssl_jax_test_xla_cache_')
-atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
-os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE_DIR
+# step above all) are compiled by many tests, by both pytest-xdist workers
+# and by the CLI subprocesses. A compilation cache that lives for this run
+# only (so every run still compiles each program once), made by the process
+# that starts the workers and passed to them and to the subprocesses through
+# the environment. A size limit turns on JAX's file lock around reads and
+# writes, so one process never reads an entry another is still writing.
+if 'SSL_JAX_TEST_XLA_CACHE' not in os.environ:
+  os.environ['SSL_JAX_TEST_XLA_CACHE'] = tempfile.mkdtemp(
+      prefix='ssl_jax_test_xla_cache_')
+  atexit.register(shutil.rmtree, os.environ['SSL_JAX_TEST_XLA_CACHE'],
+                  ignore_errors=True)
+os.environ['JAX_COMPILATION_CACHE_DIR'] = os.environ['SSL_JAX_TEST_XLA_CACHE']
 os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.5'
+os.environ['JAX_COMPILATION_CACHE_MAX_SIZE'] = str(8 << 30)
 # Unoptimised XLA: correct, faster to compile, slower to run. Most tests run
 # a few steps, where it wins (measured: 239 s vs 355 s for the train, method
 # and parallel tests); subprocesses that train a few steps opt in with

@@ -115,16 +115,20 @@ def lower_step(config, channels: int = 1, total_steps: int = 10):
 
 
 def assert_same_training(config, steps: int = 2, rtol=2e-4, atol=2e-5,
-                         **kwargs):
-  """jit over the 8-device mesh and pmap give the same params and losses."""
+                         metrics=('loss',), **kwargs):
+  """jit over the 8-device mesh and pmap give the same params and the same
+  `metrics` (float32 round-off: rtol 1e-4)."""
   jit_state, jit_hist = run_steps(config, mode='jit', steps=steps, **kwargs)
   pmap_state, pmap_hist = run_steps(config, mode='pmap', steps=steps,
                                     **kwargs)
   for tree in ('params', 'mutables', 'extras'):
-    jax.tree.map(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol, atol=atol),
+    jax.tree_util.tree_map_with_path(
+        lambda path, a, b: np.testing.assert_allclose(
+            a, b, rtol=rtol, atol=atol,
+            err_msg=f'{tree}{jax.tree_util.keystr(path)}'),
         jax.tree.map(np.asarray, getattr(jit_state, tree)),
         jax.tree.map(np.asarray, getattr(pmap_state, tree)))
   for a, b in zip(jit_hist, pmap_hist):
-    np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-4)
+    for name in metrics:
+      np.testing.assert_allclose(a[name], b[name], rtol=1e-4, err_msg=name)
   return jit_state, jit_hist

@@ -9,6 +9,7 @@ test_method_configs.py.)
 """
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -46,10 +47,21 @@ def test_paper_configs_smoke_on_stand_in_data(name, fake_data_dir, tmp_path):
     # a ResNet-50 step costs ~2 min on 2 cores, a ResNet-18 one a third of
     # that. ResNet-50's blocks are checked against timm's in test_export.py.
     config.backbone.depth = 18
+  config.checkpoint.every_steps = 1  # Steps 1-3 kept: an older one below.
   state = train.run(config, str(tmp_path))
   assert int(state.step) == config.total_steps
   results = evaluate.run(str(tmp_path), protocols=('knn', 'linear'))
   assert results['step'] == config.total_steps
+  # An older checkpoint's features (benchmarks/accuracy_curve.py): its own.
+  features = lambda **step: evaluate.extract_features(
+      str(tmp_path), evaluate.load_config(str(tmp_path)), **step)
+  newest, first = features(), features(step=1)
+  assert (first.step, newest.step) == (1, config.total_steps)
+  assert not np.allclose(first.test_x, newest.test_x)
+  steps = list(range(1, config.total_steps + 1))
+  with pytest.raises(FileNotFoundError,
+                     match=re.escape(f'there are steps {steps}')):
+    features(step=config.total_steps + 1)
   # Random stand-in data: only check the protocols ran on every example.
   assert 0.0 <= results['knn_top1'] <= 1.0
   assert np.isfinite(results['linear_top1'])

@@ -21,17 +21,17 @@ def test_jit_and_pmap_train_to_the_same_params(smoke_config, tmp_path):
   assert int(pmap_state.step) == 3
   # Same maths, different reduction order: the losses agree to float32
   # round-off (below), and two LARS updates at temperature 0.1 amplify that
-  # round-off to ~2e-4 on the smallest BatchNorm parameters (measured); a
+  # round-off on the smallest BatchNorm parameters, by how much depends on
+  # the CPU's kernels (measured: ~2e-4 on a Xeon, 6e-4 on an AMD EPYC); a
   # real difference (per-device BN statistics, other augmentations) is
   # orders of magnitude larger.
-  jax.tree.map(
-      lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=5e-4),
-      jax.tree.map(np.asarray, jit_state.params),
-      jax.tree.map(np.asarray, pmap_state.params))
-  jax.tree.map(
-      lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=5e-4),
-      jax.tree.map(np.asarray, jit_state.mutables),
-      jax.tree.map(np.asarray, pmap_state.mutables))
+  for tree in ('params', 'mutables'):
+    jax.tree_util.tree_map_with_path(
+        lambda path, a, b: np.testing.assert_allclose(
+            a, b, rtol=2e-3, atol=1.5e-3,
+            err_msg=f'{tree}{jax.tree_util.keystr(path)}'),
+        jax.tree.map(np.asarray, getattr(jit_state, tree)),
+        jax.tree.map(np.asarray, getattr(pmap_state, tree)))
   # Training really moved the params (the comparison is not vacuous).
   from ssl_jax import metrics  # pylint: disable=g-import-not-at-top
   jit_rows = metrics.read_jsonl(str(tmp_path / 'jit' / 'train_metrics.jsonl'))

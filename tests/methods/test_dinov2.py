@@ -198,7 +198,13 @@ def test_jit_and_pmap_agree_and_the_loss_moves():
   # gradient, so a round-off gradient (a bias ahead of a LayerNorm) would
   # differ between jit's and pmap's summation orders by the full step.
   # One head for both losses (the official default): a smaller step.
-  config = _config(separate_ibot_head=False)
+  # KoLeo is computed (its value below) but weighs 0 in the update: on an
+  # untrained network its nearest-neighbour distances are tiny, so its
+  # gradient (1/distance) turns the two summation orders' round-off into a
+  # 1% difference in some parameters after two steps on some CPUs (measured
+  # on an AMD EPYC: 3e-5 on values of 3e-3; 1e-7 without it).
+  config = _config(separate_ibot_head=False, koleo_weight=0.0)
   config.optim.update(name='sgd', lr=0.5, lr_scaling='none')
-  _, history = harness.assert_same_training(config, steps=2)
-  assert history[-1]['update_norm'] > 0
+  _, history = harness.assert_same_training(
+      config, steps=2, metrics=('loss', 'dino', 'koleo', 'ibot'))
+  assert history[0]['koleo'] != 0 and history[-1]['update_norm'] > 0
