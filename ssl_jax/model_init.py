@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from ssl_jax import config_lib
-from ssl_jax import export_formats
+from ssl_jax import models
 
 WEIGHTS = 'model.safetensors'
 CONFIG = 'config.json'
@@ -49,8 +49,10 @@ def architecture(backbone) -> dict:
   """The options that fix a backbone's weights (ViT presets resolved)."""
   arch = {k: v for k, v in dict(backbone).items()
           if k not in _NOT_ARCHITECTURE}
-  if arch.get('name') == 'vit':
-    arch.update(export_formats.vit_size(backbone), variant=None)
+  resolved = getattr(models.backbone_module(backbone.name), 'architecture',
+                     None)
+  if resolved is not None:
+    arch.update(resolved(backbone))
   return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
 
 

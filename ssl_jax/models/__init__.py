@@ -12,7 +12,13 @@ named by its path (`config.backbone.name='my_pkg.my_backbone'`), defining:
   validate_config(config)   optional: checks config.backbone's values;
   DEMO_SIZES        optional: sizes the shipped demos use by name
                     ({'fashion_mnist': ..., 'smoke': ...}; config_presets),
-  DEMO_OPTIMIZER    optional: config.optim values the demos train it with.
+  DEMO_OPTIMIZER    optional: config.optim values the demos train it with;
+  EXPORTER          optional: the import path of the module that writes it
+                    in PyTorch layouts (export_formats.py says what it
+                    defines); without one it exports as safetensors only;
+  architecture(backbone)   optional: options that fix its weights beyond
+                    config.backbone's own (ViT: a variant's sizes), which
+                    model_init.py records.
 
 `Backbone` declares what it offers; code asks these functions, never the
 name, so a new backbone edits no other file. Undeclared means not offered:

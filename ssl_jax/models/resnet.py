@@ -62,6 +62,10 @@ DEMO_SIZES = {
 }
 
 
+# Its exporter to timm's and torch_backbones' ResNet (ssl_jax.export).
+EXPORTER = 'ssl_jax.export_resnet'
+
+
 def default_config() -> dict:
   """Every option, so `--config.backbone.x=y` can set any. conv_impl:
   'auto' (XLA's convolution) | 'xla' | 'im2col' | 'wgrad' (patches + matmul

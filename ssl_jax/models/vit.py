@@ -49,6 +49,21 @@ DEMO_SIZES = {
     'smoke': dict(dim=16, depth=2, heads=2),
 }
 DEMO_OPTIMIZER = dict(name='adamw', lr=5e-4, weight_decay=0.05)
+# Its exporter to timm's VisionTransformer (ssl_jax.export, export_formats).
+EXPORTER = 'ssl_jax.export_vit'
+
+
+def resolved_size(backbone) -> dict:
+  """{'dim', 'depth', 'heads'} of a ViT config (variant or explicit)."""
+  preset = PRESETS.get(backbone.get('variant') or '', {})
+  return {k: backbone.get(k) if backbone.get(k) is not None
+          else preset.get(k) for k in ('dim', 'depth', 'heads')}
+
+
+def architecture(backbone) -> dict:
+  """The options that fix the weights beyond the config's own: the
+  variant's sizes written out (model_init.architecture)."""
+  return dict(resolved_size(backbone), variant=None)
 
 
 def default_config() -> dict:

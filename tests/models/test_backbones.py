@@ -2,6 +2,9 @@
 (models/__init__.py): a default config, demo sizes that build, a declared
 feature dimension equal to what it outputs, and its capabilities."""
 
+import os
+import re
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -49,3 +52,23 @@ def test_a_name_that_is_no_backbone_lists_the_built_in_ones():
   assert "config.backbone.name='lenet'" in message
   assert 'import ssl_jax.models.lenet' in message
   assert all(name in message for name in CAPABILITIES)
+
+
+def test_no_code_outside_a_backbone_file_branches_on_its_name():
+  # The contract (models/__init__.py): code asks what a backbone declares,
+  # never its name, so a new backbone edits no other file. Configs may
+  # choose recipes by backbone; the package may not.
+  names = models.builtin()
+  branch = re.compile(r"""([=!]=|\bin\s*[(\[{])\s*['"](%s)['"]"""
+                      % '|'.join(names))
+  package = os.path.dirname(os.path.dirname(models.__file__))
+  own_files = {os.path.join(package, 'models', f'{n}.py') for n in names}
+  found = []
+  for root, _, files in os.walk(package):
+    for path in (os.path.join(root, f) for f in files if f.endswith('.py')):
+      if path in own_files:
+        continue
+      with open(path, encoding='utf-8') as f:
+        found += [f'{os.path.relpath(path, package)}:{i}: {line.strip()}'
+                  for i, line in enumerate(f, 1) if branch.search(line)]
+  assert len(names) >= 3 and not found, '\n'.join(found)
