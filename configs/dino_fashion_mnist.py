@@ -60,19 +60,8 @@ def get_config(arg=None):
     config.optim.end_lr_ratio = 1e-6 / 5e-4  # min_lr 1e-6 at batch 256.
 
   config_presets.fashion_mnist_data(config)
-  config_presets.fashion_mnist_views(config, crop_scale=(0.4, 1.0),
-                                     solarize_p=(0.0, 0.2))
-  config.aug.local_crops = 4
-  config.aug.local_crop_size = 14
-  config.aug.local_crop_scale = (0.1, 0.4)
-  config.aug.local_blur_p = 0.0
-  config.aug.local_solarize_p = 0.0
-
-  config.batch_size = 256
-  config.total_epochs = 3.0
-  config.warmup_epochs = 0.5
-  config.log_every_steps = 50
-  config.checkpoint.every_steps = 200
+  config_presets.fashion_mnist_multicrop(config, global_scale=(0.4, 1.0),
+                                         solarize_p=(0.0, 0.2))
 
   if arg.smoke:
     config_presets.shrink_fashion_mnist_for_smoke(config)

@@ -43,19 +43,9 @@ def get_config(arg=None):
       exclude_norm_and_bias=False, start_lr_ratio=0.01, end_lr_ratio=1e-3)
 
   config_presets.fashion_mnist_data(config)
-  config_presets.fashion_mnist_views(config, crop_scale=(0.3, 1.0),
-                                     solarize_p=(0.2,))
-  config.aug.local_crops = 4
-  config.aug.local_crop_size = 14
-  config.aug.local_crop_scale = (0.1, 0.3)
-  config.aug.local_blur_p = 0.0
-  config.aug.local_solarize_p = 0.2
-
-  config.batch_size = 256
-  config.total_epochs = 3.0
-  config.warmup_epochs = 0.5
-  config.log_every_steps = 50
-  config.checkpoint.every_steps = 200
+  config_presets.fashion_mnist_multicrop(config, global_scale=(0.3, 1.0),
+                                         solarize_p=(0.2,),
+                                         local_solarize_p=0.2)
 
   if arg.smoke:
     config_presets.shrink_fashion_mnist_for_smoke(config)

@@ -131,6 +131,27 @@ def fashion_mnist_views(config, *, crop_scale=(0.2, 1.0),
   config.aug.solarize_p = solarize_p
 
 
+def fashion_mnist_multicrop(config, *, global_scale, solarize_p,
+                            local_solarize_p=0.0) -> None:
+  """The multi-crop demos' views and schedule (DINO, DINOv2, SwAV, LeJEPA).
+
+  2 global 28 px views (`fashion_mnist_views` with crops `global_scale`)
+  and 4 local 14 px crops whose scale ends where the global one starts, no
+  blur; batch 256 for 3 epochs, warm-up half an epoch.
+  """
+  fashion_mnist_views(config, crop_scale=global_scale, solarize_p=solarize_p)
+  config.aug.local_crops = 4
+  config.aug.local_crop_size = 14
+  config.aug.local_crop_scale = (0.1, global_scale[0])
+  config.aug.local_blur_p = 0.0
+  config.aug.local_solarize_p = local_solarize_p
+  config.batch_size = 256
+  config.total_epochs = 3.0
+  config.warmup_epochs = 0.5
+  config.log_every_steps = 50
+  config.checkpoint.every_steps = 200
+
+
 def crop_only_views(config, crop_size, crop_scale, flip_p=0.5) -> None:
   """`config.aug`: one random resized crop and a flip, no colour changes.
 
