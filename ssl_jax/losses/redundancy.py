@@ -33,9 +33,25 @@ def diagonal(c: jax.Array) -> jax.Array:
   return jnp.sum(jnp.where(eye, c, 0), axis=1)
 
 
-def _off_diagonal_sq_sum(c: jax.Array) -> jax.Array:
-  """Sum of the squared off-diagonal entries of a square matrix."""
-  return jnp.sum(c * c) - jnp.sum(diagonal(c) ** 2)
+def cross_terms(a: jax.Array, b: jax.Array,
+                divisor: float) -> Tuple[jax.Array, jax.Array]:
+  """(diag C, sum_{i != j} C_ij^2) of C = a^T b / divisor, a and b [N, D].
+
+  With N < D (the papers' 8192-wide projectors at a per-step batch below
+  8192), C is never formed: ||a^T b||_F^2 = sum((a a^T) * (b b^T)), two
+  N x N Gram matrices (N^2 D multiply-adds instead of N D^2, and no D x D
+  matrix and gradient in memory), and diag C = sum_n a_n * b_n. The same
+  values up to round-off; the D x D form is kept where it is the smaller.
+  """
+  n, d = a.shape
+  if n < d:
+    diag = jnp.sum(a * b, axis=0) / divisor
+    total = jnp.sum((a @ a.T) * (b @ b.T)) / (divisor * divisor)
+  else:
+    c = a.T @ b / divisor
+    diag = diagonal(c)
+    total = jnp.sum(c * c)
+  return diag, total - jnp.sum(diag * diag)
 
 
 def barlow_twins(z1: jax.Array, z2: jax.Array, lambda_: float) -> jax.Array:
@@ -45,7 +61,8 @@ def barlow_twins(z1: jax.Array, z2: jax.Array, lambda_: float) -> jax.Array:
   Reduction", arXiv 2103.03230, eq. (1):
     z_hat = (z - mean_b z) / sqrt(Var_b(z) + 1e-5)   (biased var, as BN),
     C = z_hat1^T z_hat2 / N,
-    L = sum_i (1 - C_ii)^2 + lambda sum_{i != j} C_ij^2.
+    L = sum_i (1 - C_ii)^2 + lambda sum_{i != j} C_ij^2
+  (C's terms from `cross_terms`: no D x D matrix when N < D).
 
   Args:
     z1: [N, D] projector outputs of view 1 (global batch).
@@ -67,9 +84,9 @@ def barlow_twins(z1: jax.Array, z2: jax.Array, lambda_: float) -> jax.Array:
     var = jnp.mean(jnp.square(z - mean), axis=0)
     return (z - mean) * jax.lax.rsqrt(var + _BN_EPS)
 
-  c = standardise(z1).T @ standardise(z2) / z1.shape[0]
-  on_diagonal = jnp.sum(jnp.square(1.0 - diagonal(c)))
-  return on_diagonal + lambda_ * _off_diagonal_sq_sum(c)
+  diag, off_diagonal = cross_terms(standardise(z1), standardise(z2),
+                                   z1.shape[0])
+  return jnp.sum(jnp.square(1.0 - diag)) + lambda_ * off_diagonal
 
 
 def _variance(z: jax.Array) -> jax.Array:
@@ -82,8 +99,8 @@ def _covariance(z: jax.Array) -> jax.Array:
   """(1/D) sum_{i != j} Cov_ij^2, Cov = z_c^T z_c / (N - 1)."""
   n, d = z.shape
   centred = z - jnp.mean(z, axis=0)
-  cov = centred.T @ centred / (n - 1)
-  return _off_diagonal_sq_sum(cov) / d
+  _, off_diagonal = cross_terms(centred, centred, n - 1)
+  return off_diagonal / d
 
 
 def vicreg(

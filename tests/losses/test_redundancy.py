@@ -179,3 +179,41 @@ def test_rejects_bad_shapes():
     losses.barlow_twins(Z1, Z2[:3], 0.0051)
   with pytest.raises(ValueError, match='vicreg'):
     losses.vicreg(Z1[:1], Z2[:1])  # Unbiased variance needs N >= 2.
+
+
+def _cross_terms_dense(a, b, divisor):
+  """C = a^T b / divisor formed: (diag C, off-diagonal sum of squares)."""
+  c = a.T @ b / divisor
+  diag = jnp.sum(c * jnp.eye(c.shape[0]), axis=1)
+  return diag, jnp.sum(c * c) - jnp.sum(diag * diag)
+
+
+@pytest.mark.parametrize('n,d', [(6, 40), (40, 6)])  # Gram form, D x D form.
+def test_cross_terms_equal_the_formed_matrix_in_values_and_gradients(n, d):
+  rng = np.random.default_rng(5)
+  a, b = rng.normal(size=(2, n, d)).astype(np.float32)
+  got = losses.redundancy.cross_terms(a, b, n)
+  want = _cross_terms_dense(a, b, n)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+  # Gradients of a weighted sum of both outputs (the losses' use).
+  weights = rng.normal(size=d).astype(np.float32)
+  scalar = lambda f: lambda a, b: (jnp.sum(weights * f(a, b, n)[0])
+                                   + 0.3 * f(a, b, n)[1])
+  got = jax.grad(scalar(losses.redundancy.cross_terms), (0, 1))(a, b)
+  want = jax.grad(scalar(_cross_terms_dense), (0, 1))(a, b)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_both_losses_match_the_references_with_fewer_rows_than_dimensions():
+  # N < D: the papers' 8192-wide projectors at a batch below 8192 (the
+  # losses then never form the D x D matrix).
+  rng = np.random.default_rng(6)
+  z1, z2 = rng.normal(size=(2, 12, 48)).astype(np.float32)
+  np.testing.assert_allclose(losses.barlow_twins(z1, z2, 0.0051),
+                             _barlow_reference(z1, z2, 0.0051), rtol=1e-5)
+  loss, logs = losses.vicreg(z1, z2)
+  np.testing.assert_allclose(
+      (loss, logs['invariance'], logs['variance'], logs['covariance']),
+      _vicreg_reference(z1, z2), rtol=1e-5)
