@@ -24,6 +24,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint._src.metadata import array_metadata_store
+from orbax.checkpoint._src.serialization import type_handler_registry
 from jax.experimental import multihost_utils
 
 from ssl_jax import checkpoint_integrity as integrity
@@ -39,14 +40,15 @@ _DIR = 'checkpoints'
 # it saves: a smoke run's 181 arrays (372 KB, 8 devices) became ~1,100 slices
 # per save. Arrays whose slice per replica would be under 1 MiB are written
 # by their first replica, as Orbax does for unreplicated arrays. Orbax's own
-# handler otherwise (the same files on disk).
+# handler otherwise (the same files on disk), registered without the
+# warning Orbax's public register_type_handler would print in every process.
 MIN_BYTES_PER_REPLICA_SLICE = 1 << 20
-ocp.type_handlers.register_type_handler(
+type_handler_registry.GLOBAL_TYPE_HANDLER_REGISTRY.add(
     jax.Array,
     ocp.type_handlers.ArrayHandler(
         array_metadata_store=array_metadata_store.Store(),
         min_slice_bytes_for_replica_parallel=MIN_BYTES_PER_REPLICA_SLICE),
-    override=True)
+    override=True, ignore_warnings=True)
 
 
 class CheckpointMismatch(config_lib.UserError):
