@@ -46,7 +46,9 @@ def cross_terms(a: jax.Array, b: jax.Array,
   n, d = a.shape
   if n < d:
     diag = jnp.sum(a * b, axis=0) / divisor
-    total = jnp.sum((a @ a.T) * (b @ b.T)) / (divisor * divisor)
+    gram_a = a @ a.T
+    gram_b = gram_a if b is a else b @ b.T  # VICReg: one Gram matrix.
+    total = jnp.sum(gram_a * gram_b) / (divisor * divisor)
   else:
     c = a.T @ b / divisor
     diag = diagonal(c)
