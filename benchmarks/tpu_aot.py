@@ -68,6 +68,19 @@ ROWS = (
     Row('simsiam', 'configs/simsiam_imagenet.py', 'v5p:2x2x1', 64),
     Row('barlow_twins', 'configs/barlow_twins_imagenet.py', 'v5p:2x2x1', 64),
     Row('vicreg', 'configs/vicreg_imagenet.py', 'v5p:2x2x1', 64),
+    # The ResNet-50 methods with their state (parameters, optimizer, EMA
+    # teacher) sharded over the slice's 4 chips: the large heads and
+    # teachers are then read and updated a quarter per chip.
+    Row('simclr_fsdp4', 'configs/simclr_imagenet.py', 'v5p:2x2x1', 64,
+        ('--config.parallel.mesh_fsdp=4',), 'state sharded over 4 chips'),
+    Row('byol_fsdp4', 'configs/byol_imagenet.py', 'v5p:2x2x1', 64,
+        ('--config.parallel.mesh_fsdp=4',), 'state sharded over 4 chips'),
+    Row('moco_v3_fsdp4', 'configs/moco_v3_imagenet.py', 'v5p:2x2x1', 64,
+        ('--config.parallel.mesh_fsdp=4',), 'state sharded over 4 chips'),
+    Row('barlow_twins_fsdp4', 'configs/barlow_twins_imagenet.py', 'v5p:2x2x1',
+        64, ('--config.parallel.mesh_fsdp=4',), 'state sharded over 4 chips'),
+    Row('vicreg_fsdp4', 'configs/vicreg_imagenet.py', 'v5p:2x2x1', 64,
+        ('--config.parallel.mesh_fsdp=4',), 'state sharded over 4 chips'),
     Row('dino', 'configs/dino_imagenet.py', 'v5p:2x2x1', 64),
     Row('dinov2', 'configs/dinov2_imagenet.py', 'v5p:2x2x1', 64,
         note='ViT-L/16; 64 per chip as the official per-GPU batch'),

@@ -102,16 +102,25 @@ def run_steps(config, *, mode: str = 'jit', steps: int = 2,
   return par.to_saveable(state), history
 
 
-def lower_step(config, channels: int = 1, total_steps: int = 10):
-  """Builds the method and lowers its jit step for the mesh, without
-  compiling: returns the step's abstract (state, metrics) outputs."""
+def _lowered_step(config, channels: int, total_steps: int):
   config, par, method, _, abstract, factory = _build(
       config, 'jit', channels, total_steps, [])
   batch = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
                                      sharding=par.batch_sharding),
       synthetic_batch(method.views, channels, config.batch_size, 0))
-  return par.jit_step(factory, abstract).lower(abstract, batch).out_info
+  return par.jit_step(factory, abstract).lower(abstract, batch)
+
+
+def lower_step(config, channels: int = 1, total_steps: int = 10):
+  """Builds the method and lowers its jit step for the mesh, without
+  compiling: returns the step's abstract (state, metrics) outputs."""
+  return _lowered_step(config, channels, total_steps).out_info
+
+
+def compiled_step_hlo(config, channels: int = 1, total_steps: int = 10):
+  """The optimised HLO text of the jit step compiled for the mesh."""
+  return _lowered_step(config, channels, total_steps).compile().as_text()
 
 
 def assert_same_training(config, steps: int = 2, rtol=2e-4, atol=2e-5,

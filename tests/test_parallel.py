@@ -1,11 +1,18 @@
 """jit over the mesh and pmap give the same training; sharding rules."""
 
+import os
+
 import jax
 import numpy as np
+import pytest
 from jax.sharding import PartitionSpec as P
 
+from ssl_jax import config_lib
 from ssl_jax import parallel
 from ssl_jax import train
+
+import method_harness as harness
+from conftest import REPO
 
 
 def test_eight_fake_devices():
@@ -40,6 +47,22 @@ def test_jit_and_pmap_train_to_the_same_params(smoke_config, tmp_path):
   for a, b in zip(jit_rows, pmap_rows):
     np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-5)
   assert jit_rows[-1]['update_norm'] > 0  # (Step 1 has lr 0: warm-up.)
+
+
+@pytest.mark.parametrize('method', ['simclr', 'barlow_twins'])
+def test_views_in_one_call_keep_each_devices_rows_on_it(method):
+  """Both views go through the network in one call, image-major: the
+  step compiled for the 8-device mesh moves no batch rows between devices
+  (concatenating the sharded views along the batch, view-major, compiles
+  to collective permutes and all-to-alls, for the images and for every
+  activation split back into views; docs/tpu.md)."""
+  config = config_lib.load_file(
+      os.path.join(REPO, 'configs', f'{method}_fashion_mnist.py:smoke'))
+  hlo = harness.compiled_step_hlo(config)
+  for collective in ('collective-permute', 'all-to-all'):
+    assert f' {collective}(' not in hlo and f' {collective}-start(' not in (
+        hlo), f'{method}: the step has a {collective}'
+  assert ' all-reduce(' in hlo or ' all-reduce-start(' in hlo  # Gradients.
 
 
 def test_fsdp_rule_shards_the_largest_divisible_dimension():

@@ -44,10 +44,14 @@ def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
     raise ValueError(f'nt_xent needs two [N, D] arrays: {z1.shape}, '
                      f'{z2.shape}.')
   n = z1.shape[0]
-  z = l2_normalize(jnp.concatenate([z1, z2], axis=0))
+  # The 2N anchors image-major (row 2i: z1[i], row 2i + 1: z2[i]; the mean
+  # over anchors does not depend on their order): rows of a batch sharded
+  # over devices stay on their device, where stacking z1 over z2 would move
+  # them (methods/base.py: apply_per_view).
+  z = l2_normalize(jnp.stack([z1, z2], axis=1).reshape(2 * n, -1))
   logits = z @ z.T / temperature
   logits = jnp.where(jnp.eye(2 * n, dtype=bool), _MASK, logits)
-  positives = jnp.concatenate([jnp.arange(n, 2 * n), jnp.arange(n)])
+  positives = jnp.arange(2 * n) ^ 1  # The other view of the same image.
   log_prob = jax.nn.log_softmax(logits, axis=1)
   return -jnp.mean(jnp.take_along_axis(log_prob, positives[:, None], axis=1))
 

@@ -71,6 +71,7 @@ import jax.numpy as jnp
 from ssl_jax import config_lib
 from ssl_jax import models
 from ssl_jax.data import views as views_lib
+from ssl_jax.models import multicrop
 
 Params = Any
 Outputs = dict[str, jax.Array]
@@ -187,20 +188,20 @@ def apply_per_view(model, params, mutables, views, *, train=True,
   The official BYOL, SimSiam, MoCo v3, Barlow Twins and VICReg code calls the
   network once per view (unlike SimCLR's concatenation), and the running
   averages are updated once per view, as PyTorch's. With `fuse` (and views
-  of one shape) the views are concatenated and go through one call whose
-  BatchNorms keep a group of statistics per view (`groups=len(views)`,
-  models/norms.py): the same function, computed on a batch as large as all
-  the views together, which accelerators run faster (docs/tpu.md). The model
-  must then take a `groups` keyword. Otherwise one call per view.
-  Returns (list of per-view outputs, new mutables).
+  of one shape) the views go through one call, image-major (the views of
+  each image together: a sharded batch keeps each device's rows on it),
+  whose BatchNorms keep a group of statistics per view
+  (`groups=len(views)`, models/norms.py): the same function, computed on a
+  batch as large as all the views together, which accelerators run faster
+  (docs/tpu.md). The model must then take a `groups` keyword. Otherwise one
+  call per view. Returns (list of per-view outputs, new mutables).
   """
   if fuse and len({x.shape for x in views}) == 1 and len(views) > 1:
     out, mutables = model.apply({'params': params, **mutables},
-                                jnp.concatenate(views), train=train,
+                                multicrop.image_major(views), train=train,
                                 groups=len(views), mutable=list(mutables),
                                 method=method)
-    n = views[0].shape[0]
-    outputs = [jax.tree.map(lambda t, i=i: t[i * n:(i + 1) * n], out)
+    outputs = [jax.tree.map(lambda t, i=i: view_of(t, i, len(views)), out)
                for i in range(len(views))]
     return outputs, mutables
   outputs = []
@@ -210,6 +211,11 @@ def apply_per_view(model, params, mutables, views, *, train=True,
                                 method=method)
     outputs.append(out)
   return outputs, mutables
+
+
+def view_of(rows, i: int, num_views: int):
+  """View i's rows [N, ...] of an image-major batch [N * num_views, ...]."""
+  return rows.reshape((-1, num_views) + rows.shape[1:])[:, i]
 
 
 def split_variables(variables) -> tuple[Params, dict]:

@@ -14,13 +14,14 @@ as much at the paper's scale as in the official code;
 docs/methods.md#simclr).
 """
 
-import jax.numpy as jnp
 import ml_collections
 
 from ssl_jax import config_checks
 from ssl_jax import losses
+from ssl_jax.methods import base
 from ssl_jax.methods import two_view
 from ssl_jax.models import heads
+from ssl_jax.models import multicrop
 
 # `objective.py` sums the two views' mean losses: twice the mean over 2N.
 OFFICIAL_SCALE = 2.0
@@ -60,12 +61,15 @@ class Method(two_view.TwoView):
               example_ids=None):
     del example_ids  # No per-example randomness.
     del extras, rng
-    n = views[0].shape[0]
+    # Both views in one call, as the official concatenation (BatchNorm over
+    # both), laid out image-major so that a sharded batch keeps each
+    # device's rows on it (base.apply_per_view).
     (h, z), new_mutables = self.model.apply(
-        {'params': params, **mutables}, jnp.concatenate(views[:2]),
+        {'params': params, **mutables}, multicrop.image_major(views[:2]),
         train=train, mutable=list(mutables))
-    outputs = {'z1': z[:n], 'z2': z[n:], 'features': h[:n],
-               'embedding': z[:n]}
+    z1, z2 = (base.view_of(z, i, 2) for i in range(2))
+    outputs = {'z1': z1, 'z2': z2, 'features': base.view_of(h, 0, 2),
+               'embedding': z1}
     return outputs, new_mutables
 
   def objective(self, outputs, extras, step):

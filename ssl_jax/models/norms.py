@@ -3,12 +3,16 @@
 The official BYOL, SimSiam, MoCo v3, Barlow Twins and VICReg code calls the
 network once per view, so BatchNorm normalises each view with its own
 statistics. `BatchNorm(groups=G)` computes exactly that inside one call on
-the G views concatenated along the batch: the batch is split into G equal
-consecutive groups, each normalised by its own mean and variance, and the
-running averages are updated once per group, in order, as G separate calls
-would. The convolutions and matrix products then run on the whole batch at
-once, which on a TPU is the difference between 64 and 128 images per chip
-for each of them (docs/tpu.md).
+the G views laid out image-major (row r of the batch is view r % G of image
+r // G; models/multicrop.py: image_major): each view is normalised by its
+own mean and variance, and the running averages are updated once per view,
+in order, as G separate calls would. The convolutions and matrix products
+then run on the whole batch at once, which on a TPU is the difference
+between 64 and 128 images per chip for each of them (docs/tpu.md). The
+views are interleaved rather than concatenated so that each device of a
+sharded batch holds every view of its own images: concatenating sharded
+views along the batch moves rows between devices (collective permutes and
+all-to-alls in the compiled program).
 
 With groups=1 it is flax's nn.BatchNorm: the same variables ('scale',
 'bias'; 'mean', 'var'), statistics in float32 with E[x^2] - E[x]^2 clipped
@@ -46,10 +50,10 @@ class BatchNorm(nn.Module):
     if x.shape[0] % g:
       raise ValueError(f'BatchNorm: batch {x.shape[0]} not divisible into '
                        f'{g} groups.')
-    # [G, N / G, ..., C]: statistics over every axis but the group's and
-    # the channel's.
-    grouped = x.reshape((g, x.shape[0] // g) + x.shape[1:])
-    axes = tuple(range(1, grouped.ndim - 1))
+    # [N / G, G, ..., C] (image-major rows): statistics over every axis but
+    # the group's (1) and the channel's.
+    grouped = x.reshape((x.shape[0] // g, g) + x.shape[1:])
+    axes = (0,) + tuple(range(2, grouped.ndim - 1))
     if self.use_running_average:
       mean = jnp.broadcast_to(ra_mean.value, (g, features))
       var = jnp.broadcast_to(ra_var.value, (g, features))
@@ -65,7 +69,7 @@ class BatchNorm(nn.Module):
         for i in range(g):  # As G calls, one after another.
           ra_mean.value = m * ra_mean.value + (1 - m) * mean[i]
           ra_var.value = m * ra_var.value + (1 - m) * var[i]
-    shape = (g,) + (1,) * len(axes) + (features,)
+    shape = (1, g) + (1,) * (len(axes) - 1) + (features,)
     y = grouped - mean.reshape(shape)
     mul = jax.lax.rsqrt(var + self.epsilon).reshape(shape)
     args = [x]

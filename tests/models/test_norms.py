@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ssl_jax.models import multicrop
 from ssl_jax.models import norms
 from ssl_jax.models import resnet
 
@@ -51,12 +52,14 @@ def test_groups_equal_one_call_per_group_with_sequential_running_stats():
   variables = _perturbed(bn.init(jax.random.PRNGKey(1), x))
   fused, fused_stats = bn.clone(groups=3).apply(variables, x,
                                                 mutable=['batch_stats'])
+  # Image-major rows: row r is group r % 3's.
   outs, stats = [], {'batch_stats': variables['batch_stats']}
-  for part in jnp.split(x, 3):
+  for part in (x[0::3], x[1::3], x[2::3]):
     out, stats = bn.apply({'params': variables['params'], **stats}, part,
                           mutable=['batch_stats'])
     outs.append(out)
-  _assert_trees_close((fused, fused_stats), (jnp.concatenate(outs), stats))
+  _assert_trees_close((fused, fused_stats),
+                      (multicrop.image_major(outs), stats))
   # Not the statistics of the whole batch.
   whole, _ = bn.apply(variables, x, mutable=['batch_stats'])
   assert np.max(np.abs(np.asarray(whole - fused))) > 1e-2
@@ -73,9 +76,9 @@ def test_resnet_views_fused_equal_views_one_by_one():
 
   def fused(params):
     out, stats = net.apply({**variables, 'params': params},
-                           jnp.concatenate(views), groups=2,
+                           multicrop.image_major(views), groups=2,
                            mutable=['batch_stats'])
-    return jnp.sum(out[:4] * out[4:]), (out, stats)
+    return jnp.sum(out[0::2] * out[1::2]), (out, stats)
 
   def one_by_one(params):
     stats, outs = {'batch_stats': variables['batch_stats']}, []
@@ -83,7 +86,7 @@ def test_resnet_views_fused_equal_views_one_by_one():
       out, stats = net.apply({'params': params, **stats}, x,
                              mutable=['batch_stats'])
       outs.append(out)
-    return jnp.sum(outs[0] * outs[1]), (jnp.concatenate(outs), stats)
+    return jnp.sum(outs[0] * outs[1]), (multicrop.image_major(outs), stats)
 
   grad = lambda f: jax.jit(jax.value_and_grad(f, has_aux=True))
   (loss_a, aux_a), grads_a = grad(fused)(params)
