@@ -141,9 +141,17 @@ def main():
           if (r := run_method(m, args.root, args.rerun, args.collect_only,
                               args.set))]
   m = machine.describe()
-  text = (table(rows) + f"\n\nMachine: {m['cpu']}, {m['cpu_cores']} cores, "
+  # Methods not run this time keep their rows from the block's earlier
+  # runs (a table of ten methods at their default epochs takes hours).
+  order = list(methods.available())  # The baselines' rows stay last.
+  old = doc_blocks.read_block(args.readme, args.block).split('\n\nMachine:')[0]
+  merged = doc_blocks.merge_table_rows(old, table(rows), order)
+  text = (merged + f"\n\nMachine: {m['cpu']}, {m['cpu_cores']} cores, "
           f"{m['platform']}, jax {m['jax']}; table written "
-          f"{time.strftime('%Y-%m-%d')} by benchmarks/results_table.py.")
+          f"{time.strftime('%Y-%m-%d')} by benchmarks/results_table.py"
+          + (' (rows of methods not run this time kept from earlier runs).'
+             if len(merged.splitlines()) > len(table(rows).splitlines())
+             else '.'))
   print(text)
   doc_blocks.write_block(args.readme, args.block, text)
 
