@@ -145,12 +145,13 @@ def main():
   # runs (a table of ten methods at their default epochs takes hours).
   order = list(methods.available())  # The baselines' rows stay last.
   old = doc_blocks.read_block(args.readme, args.block).split('\n\nMachine:')[0]
-  merged = doc_blocks.merge_table_rows(old, table(rows), order)
+  new = table(rows)
+  merged = doc_blocks.merge_table_rows(old, new, order)
   text = (merged + f"\n\nMachine: {m['cpu']}, {m['cpu_cores']} cores, "
           f"{m['platform']}, jax {m['jax']}; table written "
           f"{time.strftime('%Y-%m-%d')} by benchmarks/results_table.py"
           + (' (rows of methods not run this time kept from earlier runs).'
-             if len(merged.splitlines()) > len(table(rows).splitlines())
+             if len(merged.splitlines()) > len(new.splitlines())
              else '.'))
   print(text)
   doc_blocks.write_block(args.readme, args.block, text)

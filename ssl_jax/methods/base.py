@@ -201,8 +201,9 @@ def apply_per_view(model, params, mutables, views, *, train=True,
                                 multicrop.image_major(views), train=train,
                                 groups=len(views), mutable=list(mutables),
                                 method=method)
-    outputs = [jax.tree.map(lambda t, i=i: view_of(t, i, len(views)), out)
-               for i in range(len(views))]
+    outputs = [jax.tree.map(
+        lambda t, i=i: multicrop.view_of(t, i, len(views)), out)
+              for i in range(len(views))]
     return outputs, mutables
   outputs = []
   for x in views:
@@ -211,11 +212,6 @@ def apply_per_view(model, params, mutables, views, *, train=True,
                                 method=method)
     outputs.append(out)
   return outputs, mutables
-
-
-def view_of(rows, i: int, num_views: int):
-  """View i's rows [N, ...] of an image-major batch [N * num_views, ...]."""
-  return rows.reshape((-1, num_views) + rows.shape[1:])[:, i]
 
 
 def split_variables(variables) -> tuple[Params, dict]:

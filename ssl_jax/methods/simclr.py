@@ -18,7 +18,6 @@ import ml_collections
 
 from ssl_jax import config_checks
 from ssl_jax import losses
-from ssl_jax.methods import base
 from ssl_jax.methods import two_view
 from ssl_jax.models import heads
 from ssl_jax.models import multicrop
@@ -67,8 +66,8 @@ class Method(two_view.TwoView):
     (h, z), new_mutables = self.model.apply(
         {'params': params, **mutables}, multicrop.image_major(views[:2]),
         train=train, mutable=list(mutables))
-    z1, z2 = (base.view_of(z, i, 2) for i in range(2))
-    outputs = {'z1': z1, 'z2': z2, 'features': base.view_of(h, 0, 2),
+    z1, z2 = (multicrop.view_of(z, i, 2) for i in range(2))
+    outputs = {'z1': z1, 'z2': z2, 'features': multicrop.view_of(h, 0, 2),
                'embedding': z1}
     return outputs, new_mutables
 

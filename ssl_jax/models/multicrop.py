@@ -29,6 +29,12 @@ def image_major(arrays: Sequence[jax.Array]) -> jax.Array:
   return jnp.stack(arrays, axis=1).reshape((-1,) + arrays[0].shape[1:])
 
 
+def view_of(rows: jax.Array, i: int, num_views: int) -> jax.Array:
+  """image_major's inverse for one view: view i's rows [N, ...] of an
+  image-major batch [N * num_views, ...]."""
+  return rows.reshape((-1, num_views) + rows.shape[1:])[:, i]
+
+
 def crop_groups(views, num_global: int, globals_only: bool = False) -> list:
   """The views as one image-major batch per crop size: the global crops,
   then (unless `globals_only`, e.g. DINO's teacher) the local crops."""
