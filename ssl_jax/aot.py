@@ -13,7 +13,10 @@ and compiled by XLA TPU. Nothing runs. Printed and written as JSON:
   temporaries, total) against the chip's HBM; FLOPs per step and per image;
   XLA TPU's estimated step time ("unavailable" when it gives none), the
   roofline time max(FLOPs / peak, bytes accessed / HBM bandwidth); the
-  estimated images/s per chip and MFU against the chip's bf16 peak.
+  estimated images/s per chip and MFU against the chip's bf16 peak; where
+  the estimate goes: the model scopes (forward/backward, blocks folded) with
+  the largest share of XLA's per-instruction estimated cycles, and the
+  share spent in layout copies (`hlo_cycles.py`).
 
 Every time, rate and MFU here is XLA's compile-time estimate, not a
 measurement. `--what=embed` compiles the evaluation embedding function
@@ -41,6 +44,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from ssl_jax import config_lib
 from ssl_jax import hlo_buffers
+from ssl_jax import hlo_cycles
 from ssl_jax import parallel
 from ssl_jax import step as step_lib
 from ssl_jax import tpu_chips
@@ -299,8 +303,10 @@ def compile_for_tpu(config, topology: str, what: str = 'train') -> dict:
     seconds = time.perf_counter() - t0
   report = analyse(compiled, program, tpu, config, what, seconds)
   report['largest_arguments'] = largest_arguments(program)
-  report['largest_values'] = hlo_buffers.largest(compiled.as_text(),
+  hlo_text = compiled.as_text()
+  report['largest_values'] = hlo_buffers.largest(hlo_text,
                                                  tpu.devices_per_chip)
+  report['estimate_by_scope'] = hlo_cycles.by_scope(hlo_text)
   memory = report['memory_per_chip_bytes']
   if memory['total'] > memory['hbm']:
     raise DoesNotFit(
@@ -337,7 +343,17 @@ def format_report(r: dict) -> str:
       f"estimated {r['images_per_second_per_chip']:.0f} images/s/chip, "
       f"MFU {100 * r['mfu']:.1f}% of {r['chip']['bf16_tflops']:g} TFLOP/s "
       f"bf16 [{r['note']}]",
-  ])
+  ] + _where_the_estimate_goes(r.get('estimate_by_scope')))
+
+
+def _where_the_estimate_goes(cycles) -> list[str]:
+  if not cycles:
+    return []
+  top = ', '.join(f"{s['scope']} {100 * s['share']:.0f}%"
+                  for s in cycles['scopes'][:5])
+  return [f'where the estimate goes (share of XLA\'s per-instruction '
+          f'cycles): {top}; layout copies '
+          f"{100 * cycles['layout_copy_share']:.0f}%"]
 
 
 def write(report: dict, path: str) -> None:

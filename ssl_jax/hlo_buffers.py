@@ -18,12 +18,12 @@ _BYTES = {'pred': 1, 's8': 1, 'u8': 1, 's16': 2, 'u16': 2, 'f16': 2,
           'f64': 8, 'c64': 8, 'c128': 16, 'f8e4m3fn': 1, 'f8e5m2': 1}
 # `%name = SHAPE opcode(`, SHAPE an array `bf16[64,56,56,256]{layout}` or a
 # tuple of them `(f32[8]{0}, bf16[8,4]{1,0})` (multi-output fusions).
-_INSTRUCTION = re.compile(
+INSTRUCTION = re.compile(
     r'^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\(.*?\)|[a-z0-9]+\[[\d,]*\]'
     r'(?:\{[^}]*\})?)\s+([\w\-]+)\(')
 _ARRAY = re.compile(r'([a-z0-9]+)\[([\d,]*)\]')
 _COMPUTATION = re.compile(r'^\s*(?:ENTRY\s+)?%?([\w.\-]+)\s.*\{\s*$')
-_OP_NAME = re.compile(r'op_name="([^"]*)"')
+OP_NAME = re.compile(r'op_name="([^"]*)"')
 # Instructions that name existing memory rather than make a new value.
 _NO_NEW_BUFFER = {'parameter', 'get-tuple-element', 'tuple', 'bitcast',
                   'constant', 'copy-start', 'copy-done'}
@@ -38,7 +38,7 @@ def _values(hlo_text: str):
       continue
     if fused:
       continue
-    match = _INSTRUCTION.match(line)
+    match = INSTRUCTION.match(line)
     if not match:
       continue
     name, shape_text, opcode = match.groups()
@@ -56,7 +56,7 @@ def _values(hlo_text: str):
     if len(arrays) > 1:
       shape = f'({shape})'
 
-    op = _OP_NAME.search(line)
+    op = OP_NAME.search(line)
     yield size, name, shape, op.group(1) if op else opcode
 
 

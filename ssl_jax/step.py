@@ -120,7 +120,8 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
   def micro_step(state, batch, aug_rng, model_rng):
-    views = augment_views(method, batch, aug_rng)
+    with jax.named_scope('augment'):
+      views = augment_views(method, batch, aug_rng)
     return grad_fn(state.params, state, views, batch, model_rng)
 
   def accumulated(state, batch, aug_rng, model_rng):
@@ -156,13 +157,25 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
     (loss, (metrics, mutables, aux)), grads = compute(state, batch, aug_rng,
                                                       model_rng)
     grads = mean_grads(grads)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    updates['model'] = method.adjust_updates(updates['model'], state.step)
-    params = optax.apply_updates(state.params, updates)
-    params = dict(params, model=method.after_update(
-        params['model'], state.extras, state.step))
-    extras = method.update_extras(state.extras, params['model'], aux,
-                                  state.step)
+    # Named scopes label the compiled program's parts (aot.py's "where the
+    # estimate goes"); they change nothing else.
+    with jax.named_scope('optimizer'):
+      updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      updates['model'] = method.adjust_updates(updates['model'], state.step)
+      params = optax.apply_updates(state.params, updates)
+    with jax.named_scope('method_update'):  # EMA teachers, DINO's centre.
+      params = dict(params, model=method.after_update(
+          params['model'], state.extras, state.step))
+      extras = method.update_extras(state.extras, params['model'], aux,
+                                    state.step)
+    with jax.named_scope('metrics_and_guard'):
+      return _guarded_state(state, loss, grads, updates, params, opt_state,
+                            mutables, extras, metrics)
+
+  def _guarded_state(state, loss, grads, updates, params, opt_state,
+                     mutables, extras, metrics):
+    """The next state, the old values kept where the update is not finite,
+    and the step's metrics."""
     grad_norm = _tree_norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     metrics.update(

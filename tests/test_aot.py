@@ -77,6 +77,14 @@ def test_cli_compiles_the_train_step_and_writes_its_report(tmp_path):
   # its per-device share.
   assert r['largest_arguments'][0]['bytes_per_device'] > 0
   assert r['largest_values'] and r['largest_values'][0]['bytes_per_chip'] > 0
+  # Where XLA's estimate goes: shares of its per-instruction cycles, largest
+  # first, the model's backward pass among them (tests/test_hlo_cycles.py).
+  shares = [s['share'] for s in r['estimate_by_scope']['scopes']]
+  assert shares == sorted(shares, reverse=True)
+  assert 0 < sum(shares) <= 1 + 1e-9
+  assert any(s['scope'].startswith('backward/')
+             for s in r['estimate_by_scope']['scopes'])
+  assert 'where the estimate goes' in result.stdout
 
 
 def test_embed_program_compiles_for_evaluation_on_v4():
