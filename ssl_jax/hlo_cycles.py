@@ -49,7 +49,7 @@ def scope(op_name: str, depth: int = 3) -> str:
   return '/'.join([pass_name] + rest)
 
 
-def instructions(hlo_text: str):
+def _instructions(hlo_text: str):
   """(cycles, opcode, op_name) of each instruction that has an estimate."""
   for line in hlo_text.splitlines():
     cycles = _CYCLES.search(line)
@@ -68,7 +68,7 @@ def by_scope(hlo_text: str, depth: int = 3, count: int = 8) -> dict:
   the program carries no estimates (a CPU or GPU compile)."""
   totals, counts = collections.Counter(), collections.Counter()
   copies = total = 0
-  for cycles, opcode, op_name in instructions(hlo_text):
+  for cycles, opcode, op_name in _instructions(hlo_text):
     key = scope(op_name, depth)
     totals[key] += cycles
     counts[key] += 1

@@ -168,32 +168,27 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
           params['model'], state.extras, state.step))
       extras = method.update_extras(state.extras, params['model'], aux,
                                     state.step)
+    # The next state, with the old values kept where the update is not
+    # finite, and the step's metrics.
     with jax.named_scope('metrics_and_guard'):
-      return _guarded_state(state, loss, grads, updates, params, opt_state,
-                            mutables, extras, metrics)
-
-  def _guarded_state(state, loss, grads, updates, params, opt_state,
-                     mutables, extras, metrics):
-    """The next state, the old values kept where the update is not finite,
-    and the step's metrics."""
-    grad_norm = _tree_norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    metrics.update(
-        loss=loss, lr=schedule(state.step),
-        grad_norm=_tree_norm(grads['model']),
-        param_norm=_tree_norm(params['model']),
-        update_norm=_tree_norm(updates['model']),
-        nonfinite=1.0 - finite.astype(jnp.float32))
-    # Never apply a non-finite update: keep the old values (flax imagenet's
-    # on-device guard; no host sync needed).
-    keep = lambda new, old: jax.tree.map(
-        lambda n, o: jnp.where(finite, n, o), new, old)
-    new_state = state.replace(
-        step=state.step + 1, params=keep(params, state.params),
-        opt_state=keep(opt_state, state.opt_state),
-        mutables=keep(mutables, state.mutables),
-        extras=keep(extras, state.extras))
-    return new_state, metrics
+      grad_norm = _tree_norm(grads)
+      finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+      metrics.update(
+          loss=loss, lr=schedule(state.step),
+          grad_norm=_tree_norm(grads['model']),
+          param_norm=_tree_norm(params['model']),
+          update_norm=_tree_norm(updates['model']),
+          nonfinite=1.0 - finite.astype(jnp.float32))
+      # Never apply a non-finite update: keep the old values (flax imagenet's
+      # on-device guard; no host sync needed).
+      keep = lambda new, old: jax.tree.map(
+          lambda n, o: jnp.where(finite, n, o), new, old)
+      new_state = state.replace(
+          step=state.step + 1, params=keep(params, state.params),
+          opt_state=keep(opt_state, state.opt_state),
+          mutables=keep(mutables, state.mutables),
+          extras=keep(extras, state.extras))
+      return new_state, metrics
 
   return train_step
 
