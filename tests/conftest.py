@@ -5,6 +5,7 @@ here at import time, before any test module imports ssl_jax.
 """
 
 import atexit
+import contextlib
 import fcntl
 import os
 import shutil
@@ -84,14 +85,18 @@ def _release_compiled_programs():
   jax.clear_caches()
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def optimised_xla():
-  """XLA's optimisations on for one test: ResNet steps run several times
-  faster, which pays for the longer compiles when a test runs many."""
+  """XLA's optimisations on for what the `with` compiles: ResNet steps run
+  several times faster, which pays for the longer compiles when a test runs
+  many. Only around those steps: the model's init, compiled optimised,
+  takes 22 s instead of 1.8 s (a smoke ResNet, 2-core EPYC)."""
   before = jax.config.read('jax_disable_most_optimizations')
   jax.config.update('jax_disable_most_optimizations', False)
-  yield
-  jax.config.update('jax_disable_most_optimizations', before)
+  try:
+    yield
+  finally:
+    jax.config.update('jax_disable_most_optimizations', before)
 
 
 @pytest.fixture(scope='session')

@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ssl_jax import config_lib
+from ssl_jax.data import decoded_cache
 # Importing registers the builder with tfds under `fashion_mnist_offline`.
 from ssl_jax.data import fashion_mnist_offline
 
@@ -175,13 +176,14 @@ def load_in_memory(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
 
   The arrays are read-only and kept for the process (the last
   `_MAX_LOADED` splits): a second call for the same prepared dataset and
-  split returns them without reading again.
+  split returns them without reading again. The decoded split is also kept
+  in the dataset's folder for the next process (decoded_cache.py).
   """
   key = (str(builder.data_dir), builder.info.full_name, split)
   if key in _LOADED:
     _LOADED.move_to_end(key)
     return _LOADED[key]
-  arrays = _read_split(builder, split)
+  arrays = decoded_cache.read(builder, split, _read_split)
   for array in arrays:
     array.setflags(write=False)
   _LOADED[key] = arrays

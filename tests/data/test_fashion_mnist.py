@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from ssl_jax.data import decoded_cache
 from ssl_jax.data import fashion_mnist_offline
 from ssl_jax.data import sources
 
@@ -86,3 +87,69 @@ def test_real_debian_files_give_60k_and_10k(fmnist_data_dir):
   images, labels = sources.load_in_memory(builder, 'test')
   assert np.bincount(labels).tolist() == [1000] * 10
   assert 60 < images.mean() < 80  # Fashion-MNIST's mean pixel is ~72.9.
+
+
+def _counting_decoder(monkeypatch):
+  """sources' decoder, wrapped to count its calls."""
+  calls = []
+  decode = sources._read_split
+
+  def counted(builder, split):
+    calls.append(split)
+    return decode(builder, split)
+
+  monkeypatch.setattr(sources, '_read_split', counted)
+  return calls
+
+
+def _load_in_a_new_process(builder, split):
+  sources._LOADED.clear()  # What a new process starts with.
+  return sources.load_in_memory(builder, split)
+
+
+def test_decoded_split_is_kept_for_the_next_process_and_redone_when_stale(
+    tmp_path, monkeypatch):
+  (tmp_path / 'idx').mkdir()
+  builder = sources.get_builder(
+      _config(tmp_path / 'tfds', _fake_manual_dir(tmp_path / 'idx')))
+  calls = _counting_decoder(monkeypatch)
+  split = 'train[:50%]'  # Any split string names its own file.
+  images, labels = _load_in_a_new_process(builder, split)
+  kept = decoded_cache.path(builder, split)
+  assert calls == [split] and os.path.exists(kept)
+  assert images.shape == (6, 28, 28, 1)
+  # The next process reads the kept arrays: no decoding, the same values.
+  again = _load_in_a_new_process(builder, split)
+  assert calls == [split]
+  np.testing.assert_array_equal(again[0], images)
+  np.testing.assert_array_equal(again[1], labels)
+  assert not again[0].flags.writeable
+  # The tfrecords changed (prepared again): decoded again, file replaced.
+  record = builder.info.splits[split].file_instructions[0].filename
+  os.utime(record, ns=(0, os.stat(record).st_mtime_ns + 10**9))
+  _load_in_a_new_process(builder, split)
+  _load_in_a_new_process(builder, split)
+  assert calls == [split, split]
+  # A damaged file is decoded again, not an error.
+  with open(kept, 'r+b') as f:
+    f.truncate(100)
+  np.testing.assert_array_equal(
+      _load_in_a_new_process(builder, split)[0], images)
+  assert calls == [split] * 3
+  assert not [f for f in os.listdir(os.path.dirname(kept)) if '.tmp' in f]
+
+
+def test_a_folder_that_cannot_be_written_still_loads(tmp_path, monkeypatch):
+  (tmp_path / 'idx').mkdir()
+  builder = sources.get_builder(
+      _config(tmp_path / 'tfds', _fake_manual_dir(tmp_path / 'idx')))
+
+  def full_disk(*args, **kwargs):
+    raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(np, 'savez', full_disk)
+  images, _ = _load_in_a_new_process(builder, 'test')
+  assert images.shape == (6, 28, 28, 1)
+  folder = os.path.dirname(decoded_cache.path(builder, 'test'))
+  assert not [f for f in os.listdir(folder) if f.startswith(
+      decoded_cache.PREFIX)]

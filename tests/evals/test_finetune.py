@@ -7,13 +7,13 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from ssl_jax import config_lib
 from ssl_jax import methods
 from ssl_jax.evals import finetune
 
 from conftest import REPO
+from conftest import optimised_xla
 
 
 def _method_and_state(depth=1, name='mae'):
@@ -106,15 +106,15 @@ def test_separable_problem_is_learned():
   assert result["layer_decay"] == 0.75 and result["epochs"] == 8
 
 
-@pytest.mark.usefixtures('optimised_xla')  # 24 ResNet steps.
 def test_resnet_fine_tunes_with_batch_norm_and_no_layer_decay():
   method, state = _method_and_state(name='simclr')
   stats = finetune.pretrained_backbone(method, state)['batch_stats']
   train_x, train_y = _levels(512, 1)
   test_x, test_y = _levels(128, 2)
-  result = finetune.evaluate(method, state, train_x, train_y, test_x,
-                             test_y, num_classes=4, epochs=3, batch_size=64,
-                             lr=1e-2, warmup_epochs=0.5)
+  with optimised_xla():  # 24 ResNet steps.
+    result = finetune.evaluate(method, state, train_x, train_y, test_x,
+                               test_y, num_classes=4, epochs=3, batch_size=64,
+                               lr=1e-2, warmup_epochs=0.5)
   assert result['top1'] > 0.9, result
   assert result['layer_decay'] is None and result['pool'] == 'ResNet'
   assert result['batch_norm']
