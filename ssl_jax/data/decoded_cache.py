@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import zipfile
 
 from absl import logging
@@ -70,14 +71,16 @@ def read(builder, split: str, decode):
 
 
 def _write(target: str, images, labels, source: str) -> None:
-  tmp = f'{target}.tmp{os.getpid()}'
+  tmp = None
   try:
-    with open(tmp, 'wb') as f:
+    # A name no other process uses, on this host or another sharing the
+    # folder (several hosts of one run may decode the split at once).
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
+                               prefix=os.path.basename(target) + '.tmp')
+    with os.fdopen(fd, 'wb') as f:
       np.savez(f, images=images, labels=labels, source=np.array(source))
     os.replace(tmp, target)
   except OSError as e:
     logging.info('Decoded split not kept (%s): %s', target, e)
-    try:
+    if tmp is not None and os.path.exists(tmp):
       os.remove(tmp)
-    except OSError:
-      pass
