@@ -79,6 +79,7 @@ def _write(target: str, images, labels, source: str) -> None:
                                prefix=os.path.basename(target) + '.tmp')
     with os.fdopen(fd, 'wb') as f:
       np.savez(f, images=images, labels=labels, source=np.array(source))
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from other users.
     os.replace(tmp, target)
   except OSError as e:
     logging.info('Decoded split not kept (%s): %s', target, e)

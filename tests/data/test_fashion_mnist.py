@@ -117,6 +117,7 @@ def test_decoded_split_is_kept_for_the_next_process_and_redone_when_stale(
   images, labels = _load_in_a_new_process(builder, split)
   kept = decoded_cache.path(builder, split)
   assert calls == [split] and os.path.exists(kept)
+  assert os.stat(kept).st_mode & 0o044 == 0o044  # Others may read it too.
   assert images.shape == (6, 28, 28, 1)
   # The next process reads the kept arrays: no decoding, the same values.
   again = _load_in_a_new_process(builder, split)
