@@ -3,7 +3,9 @@
   python -m ssl_jax.main --config configs/data2vec_fashion_mnist.py --workdir W
   ...data2vec_fashion_mnist.py:smoke    a few steps, one-block ViT (tests)
 
-A CPU-sized demo, not a paper recipe; accuracy not measured. ViT dim 192,
+A CPU-sized demo, not a paper recipe. Measured on 2026-12-07 (quiet 2-core
+AMD EPYC, benchmarks/results_table.py): 3 epochs in 23.0 min (134 img/s),
+kNN 0.7449, linear 0.7983 (README's default-length table). ViT dim 192,
 depth 6, 3 heads, CLS token, mean-pooled features, on 4x4 patches: a 7x7
 grid of 49. Why patch 4: inverse block masking keeps 20% of the patches
 around 3x3 blocks; on the 4x4 grid of 7 px patches that is 3 patches and

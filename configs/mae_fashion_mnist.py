@@ -4,7 +4,9 @@
   ...mae_fashion_mnist.py:smoke      a few steps, one-block ViT (tests)
   ...mae_fashion_mnist.py:patch=4    49 patches of 4x4 instead of 16 of 7x7
 
-A CPU-sized demo, not a paper recipe; accuracy not measured. ViT dim 192,
+A CPU-sized demo, not a paper recipe. Measured on 2026-12-07 (quiet 2-core
+AMD EPYC): 3 epochs kNN 0.7694, linear 0.7969; 6 epochs (12.5 min end to
+end) kNN 0.7815, linear 0.8037 (README, "Measured"). ViT dim 192,
 depth 6, 3 heads, CLS features (as the other methods' ViT presets) on 7x7
 patches: a 4x4 grid of 16 patches, 75% removed, so the encoder sees 4 (+
 CLS) and the decoder (narrowed from 512 x 8 blocks to 128 x 2, 4 heads)

@@ -153,3 +153,25 @@ def test_cli_refusal_is_one_line_and_writes_nothing(tmp_path):
       'must equal the number of devices (4)')
   assert 'Traceback' not in result.stderr
   assert not out.exists()
+
+
+def test_attention_benchmark_replaces_and_restores_the_attention_core():
+  """benchmarks/tpu_attention.py compiles the backbone with vit.attention
+  replaced: without the attention core the program has fewer FLOPs (the
+  q k^T and weights-times-v products are gone), and the project's own
+  attention is put back afterwards."""
+  sys.path.insert(0, os.path.join(conftest.REPO, 'benchmarks'))
+  import tpu_attention  # pylint: disable=g-import-not-at-top
+  from ssl_jax.models import vit  # pylint: disable=g-import-not-at-top
+  own = vit.attention
+  vit_smoke = os.path.join(conftest.REPO, 'configs',
+                           'mae_fashion_mnist.py') + ':smoke'
+  rows = {v: tpu_attention.run(vit_smoke, 'v5p:2x2x1', 2, v)
+          for v in ('as_written', 'no_attention_core')}
+  assert vit.attention is own
+  full, cut = rows['as_written'], rows['no_attention_core']
+  assert full['images_per_chip'] == 2 and full['topology'] == 'v5p:2x2x1'
+  assert 0 < cut['flops_per_chip_step'] < full['flops_per_chip_step']
+  assert 'not a measurement' in full['note']
+  with pytest.raises(config_lib.ConfigError, match="backbone.name='resnet'"):
+    tpu_attention.run(f'{SMOKE}:smoke', 'v5p:2x2x1', 2, 'as_written')
