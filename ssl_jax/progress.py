@@ -1,5 +1,11 @@
 """The console's progress line: step/total, loss, probe, images/s, ETA.
 
+The loss shown is the method's own (`ssl_loss`), not the trainer's `loss`,
+which adds the online probe's cross-entropy: the probe's loss swings while
+the features move under it, and a reader would take its swings for the
+method's (an MAE run's `loss` rose 3.7 -> 11.9 -> 2.8 in warm-up while its
+own loss fell 1.38 -> 0.78). Without a method loss, `loss` is shown.
+
 On a terminal one line is rewritten in place about once a second; when
 stdout is a file or a pipe (logs, CI, `tee`) a plain line is printed every
 `config.progress_seconds` (0: every step). Either way the first line comes
@@ -72,9 +78,10 @@ class Progress:
       rate_text = f'{rate:.0f} img/s ({rate / self._devices:.0f}/device)'
     else:
       rate_text = f'{rate:.0f} img/s'
+    loss = scalars.get('ssl_loss', scalars.get('loss'))
     probe = scalars.get('probe_top1')
     probe_text = f'  probe {probe:.3f}' if probe is not None else ''
-    return (f'step {step}/{self.total_steps}  loss {scalars["loss"]:.4f}'
+    return (f'step {step}/{self.total_steps}  loss {loss:.4f}'
             f'{probe_text}  {rate_text}  ETA {duration(eta)}')
 
   def due(self) -> bool:

@@ -50,6 +50,9 @@ def test_line_has_step_loss_probe_rate_and_eta():
   # 89 steps x 8 images left at 20 img/s: 35.6 s.
   assert p.line(11, {'loss': 1.23456, 'probe_top1': 0.5}) == (
       'step 11/100  loss 1.2346  probe 0.500  20 img/s (10/device)  ETA 0:36')
+  # The method's own loss, not the trainer's sum with the probe's.
+  assert p.line(11, {'loss': 3.5, 'ssl_loss': 0.75, 'probe_top1': 0.5}) == (
+      'step 11/100  loss 0.7500  probe 0.500  20 img/s (10/device)  ETA 0:36')
 
 
 def test_plain_lines_every_n_seconds_when_not_a_terminal():
