@@ -6,11 +6,15 @@
 
 The default is the CPU demo, chosen by measurement on a 2-core CPU (README,
 "Measured"): pretraining + evaluation + report in under 15 minutes on a
-quiet machine. Its kNN accuracy is above the kNN on raw pixels (0.7913) but
-below the stronger pixel baselines the evaluation also reports: kNN on
-standardised pixels 0.8212, a linear probe on them 0.8442 (the goal of
-beating the best by 3 points is not reached at this budget). What was
-measured (3 epochs unless said, kNN k=200 on the test split):
+quiet machine (9.6 min on a 2-core AMD EPYC on 2026-12-08). It is evaluated
+on the backbone's last feature map, 4x4x64 flattened
+(config.eval.readout='map'): kNN 0.8160, linear 0.8791 there, against the
+pixel baselines' kNN 0.7913 (raw), 0.8212 (standardised) and linear probe
+0.8442: linear +3.49 points over the best, kNN -2.82 (the goal of 3 points
+is reached for the linear probe only). The same checkpoint read pooled (64
+values): kNN 0.7896, linear 0.7913; the same network untrained, read as a
+map: 0.7178, 0.7943. What was measured before, all read pooled (3 epochs
+unless said, kNN k=200 on the test split):
   ResNet-18 x0.125, B 256, tau 0.2, LARS 1.0        0.7906  (405 img/s)
   ... tau 0.5, B 128                                0.7770
   ... crops (0.35, 1)                               0.7891
@@ -51,6 +55,9 @@ def get_config(arg=None):
 
   config_presets.fashion_mnist_data(config)
   config_presets.fashion_mnist_views(config, solarize_p=(0.0,))
+  # Evaluated on the last feature map (4x4x64) rather than its mean: the
+  # layout the global pool discards is much of what the pixels win by.
+  config.eval.readout = 'map'
 
   config.batch_size = 128
   config.total_epochs = 3.0  # 12.4 min end to end on a 2-core EPYC.

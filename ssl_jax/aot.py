@@ -106,7 +106,7 @@ def embed_program(p: train.Plan, config) -> Program:
   size, channels = config.data.image_size, len(config.data.mean)
   images = _abstract((config.eval.batch_size, size, size, channels),
                      jnp.uint8, p.parallel.batch_sharding)
-  jitted = jax.jit(step_lib.make_embed_fn(p.method),
+  jitted = jax.jit(step_lib.make_embed_fn(p.method, config.eval.readout),
                    out_shardings=p.parallel.replicated)
   return Program(jitted, (abstract, images), config.eval.batch_size,
                  ('state', 'images'))

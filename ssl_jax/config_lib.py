@@ -27,6 +27,7 @@ DTYPES = ('float32', 'bfloat16')
 PARALLEL_MODES = ('jit', 'pmap')
 OPTIMIZERS = ('lars', 'adamw', 'sgd')
 LR_SCALINGS = ('linear', 'sqrt', 'none')
+EVAL_READOUTS = ('pooled', 'map')  # config.eval.readout.
 
 
 # Defined in errors.py (which the checks share); the names every module uses.
@@ -175,6 +176,13 @@ def base_config() -> ml_collections.ConfigDict:
       # kNN on raw and standardised pixels and the linear probe on
       # standardised pixels, next to the features' (evals/pixels.py).
       pixel_baselines=True,
+      # What every protocol reads: 'pooled', the method's features (the
+      # backbone's global pool); 'map', the same weights' last feature map
+      # flattened, its positions kept (a ResNet's last stage, a ViT's patch
+      # tokens; step.make_embed_fn): for small images whose classes differ
+      # in where things are, as the linear probes on spatially pooled conv
+      # maps of Goyal et al. 2019 (arXiv 1905.01235).
+      readout='pooled',
       # Fine-tuning (evals/finetune.py; MAE's recipe for ViTs): AdamW, peak
       # lr after a warm-up, cosine to 1e-6, label smoothing 0.1; layer-wise
       # lr decay for backbones that declare layers (ViT, ConvNeXt;
@@ -492,6 +500,14 @@ def validate(config, num_devices: int, num_processes: int = 1) -> None:
   _check(0 <= config.eval.finetune_layer_decay <= 1,
          'eval.finetune_layer_decay', config.eval.finetune_layer_decay,
          'a factor in [0, 1]')
+  _check_choice(config, 'eval.readout', EVAL_READOUTS)
+  if config.eval.readout == 'map':
+    from ssl_jax import models  # pylint: disable=g-import-not-at-top
+    _check(models.has_feature_map(models.backbone_class(
+        config.backbone.name)), 'eval.readout', config.eval.readout,
+           f"'map' needs a backbone with a feature_map method "
+           f"(models/__init__.py); {config.backbone.name!r} has none: use "
+           "'pooled'")
   if config.get('model_init') is not None:
     from ssl_jax import model_init  # pylint: disable=g-import-not-at-top
     model_init.check(config)  # Exists and holds this config's backbone.

@@ -32,6 +32,11 @@ MAP = flags.DEFINE_enum('map', 'tsne', MAP_METHODS,
                         '2-D map of the eval features (report).')
 MAP_EXAMPLES = flags.DEFINE_integer('map_examples', 2000,
                                     'Eval examples in the 2-D map (report).')
+READOUT = flags.DEFINE_enum(
+    'readout', None, ('pooled', 'map'),
+    "What the protocols read: 'pooled', the method's features, or 'map', "
+    "the backbone's last feature map flattened (config.eval.readout); "
+    "default: the run's config.")
 QUERIES = flags.DEFINE_integer('queries', 8, 'Retrieval queries (report).')
 TOP_K = flags.DEFINE_integer('top_k', 8, 'Neighbours per query (report).')
 

@@ -76,9 +76,16 @@ def entries(results: dict) -> dict:
   return {n: {'step': results.get('step')} for n in sorted(names)}
 
 
+def readout_of(results: dict) -> str:
+  """What the features were (files written before readouts: 'pooled')."""
+  return results.get('readout', 'pooled')
+
+
 def merge(old: dict | None, new: dict) -> dict:
-  """`new`'s protocols replace `old`'s; the others are kept."""
-  if not old:
+  """`new`'s protocols replace `old`'s; the others are kept, unless they
+  read another readout (config.eval.readout) of the checkpoint: results of
+  different features are not one table (history.jsonl keeps them)."""
+  if not old or readout_of(old) != readout_of(new):
     return new
   replaced = set(entries(new))
   merged = {k: v for k, v in old.items()
@@ -140,9 +147,11 @@ def write(workdir: str, results: dict) -> dict:
   return merged
 
 
-def missing(results: dict | None, names, step: int) -> list[str]:
-  """The protocols of `names` with no result of checkpoint `step`."""
-  if results is None:
+def missing(results: dict | None, names, step: int,
+            readout: str = 'pooled') -> list[str]:
+  """The protocols of `names` with no result of checkpoint `step` read
+  with `readout`."""
+  if results is None or readout_of(results) != readout:
     return list(names)
   if 'protocols' not in results:  # An older file: one step for all.
     return [] if results.get('step') == step else list(names)

@@ -74,7 +74,9 @@ def format_table(results: dict) -> str:
     lines.append(margin)
   head = (f"{results['method']} step {results['step']} on "
           f"{results['dataset']} ({results['eval_split']}), "
-          f"{results['feature_dim']}-d features")
+          f"{results['feature_dim']}-d features"
+          + (', the last feature map flattened'
+             if results.get('readout') == 'map' else ''))
   older = [f"{name} of step {entry.get('step')}" for name, entry in
            results.get('protocols', {}).items()
            if entry.get('step') != results['step']]

@@ -104,6 +104,7 @@ class Features:
   test_x: np.ndarray
   test_y: np.ndarray
   eval_data: eval_data_lib.EvalData = None  # What the features are of.
+  readout: str = 'pooled'  # config.eval.readout they were read with.
 
   @property
   def builder(self):
@@ -135,13 +136,13 @@ def extract_features(workdir: str, config: ml_collections.ConfigDict,
   if state is None:
     raise FileNotFoundError(f'No checkpoint in {workdir}/checkpoints.')
   ev = eval_data_lib.resolve(config, builder=p.builder)
-  embed = step_lib.make_embed_fn(p.method)
+  embed = step_lib.make_embed_fn(p.method, config.eval.readout)
   train_xy, test_xy = (features_lib.extract(
       embed, state, ev.builder, s, mesh=p.parallel.mesh,
       batch_size=config.eval.batch_size, image_size=config.data.image_size,
       arrays=ev.arrays.get(s)) for s in (ev.train_split, ev.eval_split))
   return Features(int(step), p, state, ev.arrays, *train_xy, *test_xy,
-                  eval_data=ev)
+                  eval_data=ev, readout=config.eval.readout)
 
 
 def _say(message: str) -> None:
@@ -196,7 +197,7 @@ def run(workdir: str, *, protocols=DEFAULT_PROTOCOLS, config=None,
   results = {'step': f.step, 'method': config.method.name,
              'dataset': ev.name, 'train_split': ev.train_split,
              'eval_split': ev.eval_split, 'eval_data': ev.description,
-             'feature_dim': int(train_x.shape[1]),
+             'feature_dim': int(train_x.shape[1]), 'readout': f.readout,
              'feature_seconds': time.perf_counter() - t0}
   if features is None:
     _say(f'Features of step {f.step} on {ev.description}: {len(train_x)} + '
@@ -302,7 +303,12 @@ def main(argv):
   workdir = cli_flags.WORKDIR.value
   with config_lib.user_errors_exit():
     cli_flags.initialize()
-    results = run(workdir, protocols=eval_cli.PROTOCOLS_FLAG.value)
+    config = None
+    if eval_cli.READOUT.value:  # Another readout of the same weights.
+      config = load_config(workdir)
+      config.eval.readout = eval_cli.READOUT.value
+    results = run(workdir, protocols=eval_cli.PROTOCOLS_FLAG.value,
+                  config=config)
   print(format_table(results), flush=True)
   print(f'Written to {os.path.join(workdir, eval_results.RESULTS)} (earlier '
         f'runs: {eval_results.HISTORY})')

@@ -203,7 +203,8 @@ def run(workdir: str, *, map_method: str = 'tsne', map_examples: int = 2000,
   console_log.follow(workdir)  # A readable workdir: its log.txt from now.
   feats = evaluate.extract_features(workdir, config)
   results = read_results(workdir)
-  if missing := eval_results.missing(results, protocols, feats.step):
+  if missing := eval_results.missing(results, protocols, feats.step,
+                                     feats.readout):
     print(f'Evaluating {",".join(missing)} of step {feats.step} first '
           '(not in eval/results.json).', flush=True)
     results = evaluate.run(workdir, protocols=missing, config=config,

@@ -193,14 +193,25 @@ def make_train_step(method, tx, schedule, *, seed: int, num_classes: int,
   return train_step
 
 
-def make_embed_fn(method):
-  """`embed(state, images uint8) -> features` in evaluation mode."""
+def make_embed_fn(method, readout: str = 'pooled'):
+  """`embed(state, images uint8) -> features` in evaluation mode.
+
+  readout 'pooled': the method's own `embed` (the backbone's pooled
+  features); 'map': the same backbone weights' last feature map
+  (`feature_map`, models/__init__.py), flattened with its positions kept.
+  """
   data = method.config.data
 
   def embed(state, images):
     x = augment.eval_preprocess(images, data.mean, data.std)
-    return method.embed(state.params['model'], state.mutables, state.extras,
-                        x)
+    params = state.params['model']
+    if readout == 'map':
+      variables = method.backbone_variables(params, state.mutables,
+                                            state.extras)
+      fmap = method.backbone.apply(variables, x,
+                                   method=type(method.backbone).feature_map)
+      return fmap.reshape(fmap.shape[0], -1)
+    return method.embed(params, state.mutables, state.extras, x)
 
   return embed
 

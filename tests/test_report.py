@@ -13,6 +13,7 @@ from absl.testing import flagsaver
 from matplotlib import image as mpl_image
 
 from conftest import load_config
+from ssl_jax import evaluate
 from ssl_jax import plots
 from ssl_jax import report
 from ssl_jax import train
@@ -89,7 +90,10 @@ def test_main_reads_existing_results(workdir, tmp_path, capsys):
   results = {'step': 2, 'method': 'simclr', 'dataset': 'fashion_mnist_offline',
              'train_split': 'train[:2048]', 'eval_split': 'test[:1000]',
              'feature_dim': 32, 'knn_top1': 0.1234, 'knn_top5': 0.5678,
-             'knn_settings': {'k': 20, 'temperature': 0.07}}
+             'knn_settings': {'k': 20, 'temperature': 0.07},
+             # Results of the run's own readout (another one is evaluated
+             # again: test_results_of_another_readout_...).
+             'readout': evaluate.load_config(workdir).eval.readout}
   os.makedirs(os.path.join(workdir, 'eval'))
   with open(os.path.join(workdir, 'eval', 'results.json'), 'w') as f:
     json.dump(results, f)

@@ -31,6 +31,10 @@ name, so a new backbone edits no other file. Undeclared means not offered:
   num_layers        property, and `layer_id(keys)`: layer-wise lr decay's
                     layers (0 = none) and a parameter's layer, 0 (embedding)
                     to num_layers + 1 (after the last layer);
+  feature_map(x)    optional: the last feature map in evaluation mode,
+                    [N, positions..., C] (a ResNet's last stage before its
+                    global mean, a ViT's patch tokens), which evaluation
+                    reads flattened with config.eval.readout='map';
   finetune_features(x, train)   optional: the pooled features fine-tuning
                     trains on, with `finetune_fc_norm` True when the
                     classifier adds a LayerNorm and `finetune_unused` the
@@ -96,6 +100,10 @@ def has_batch_norm(backbone) -> bool:
 
 def token_output(backbone) -> bool:
   return bool(getattr(backbone, 'token_output', False))
+
+
+def has_feature_map(backbone) -> bool:
+  return callable(getattr(backbone, 'feature_map', None))
 
 
 def num_layers(backbone) -> int:

@@ -148,10 +148,18 @@ class ConvNeXt(nn.Module):
       return stage + 1
     return 3 + int(match.group(3)) // 3
 
+  def feature_map(self, x):
+    """The last stage's output [N, H', W', C], each position through the
+    final LayerNorm (config.eval.readout='map')."""
+    return self(x, train=False, return_map=True)
+
   @nn.compact
-  def __call__(self, x, train: bool = True, groups: int = 1):
+  def __call__(self, x, train: bool = True, groups: int = 1,
+               return_map: bool = False):
     """Pooled features of images [N, H, W, C]. `train` and `groups` are
-    unused (no dropout, no batch statistics)."""
+    unused (no dropout, no batch statistics). `return_map`: the last
+    stage's output, the final LayerNorm applied at each position, instead
+    of the normalised mean."""
     del train, groups
     depths, dims = self._size()
     norm = lambda name: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype,
@@ -168,6 +176,8 @@ class ConvNeXt(nn.Module):
       for j in range(depth):
         x = Block(self.layer_scale_init, self.dtype,
                   name=f'stage{i}_block{j}')(x)
+    if return_map:
+      return norm('norm')(x).astype(jnp.float32)
     x = jnp.mean(x, axis=(1, 2))
     return norm('norm')(x).astype(jnp.float32)
 

@@ -185,11 +185,18 @@ class ResNet(nn.Module):
     kind, _ = _STAGES[self.depth]
     return int(64 * self.width) * 8 * (4 if kind == 'bottleneck' else 1)
 
+  def feature_map(self, x):
+    """The last stage's output [N, H', W', C] in evaluation mode, before
+    the global mean (config.eval.readout='map')."""
+    return self(x, train=False, return_map=True)
+
   @nn.compact
-  def __call__(self, x, train: bool = True, groups: int = 1):
+  def __call__(self, x, train: bool = True, groups: int = 1,
+               return_map: bool = False):
     """Pooled features of images [N, H, W, C]; `groups` > 1 normalises
     each of that many consecutive parts of the batch with its own
-    BatchNorm statistics, as that many calls would (models/norms.py)."""
+    BatchNorm statistics, as that many calls would (models/norms.py).
+    `return_map`: the last stage's output instead of its global mean."""
     if self.depth not in _STAGES:
       raise ValueError(f'ResNet depth {self.depth} not in {sorted(_STAGES)}.')
     kind, stages = _STAGES[self.depth]
@@ -215,6 +222,8 @@ class ResNet(nn.Module):
         strides = (2, 2) if i > 0 and j == 0 else (1, 1)
         x = _Block(base * 2**i, strides, kind == 'bottleneck', conv,
                    norm)(x)
+    if return_map:
+      return x.astype(jnp.float32)
     return jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
 
 

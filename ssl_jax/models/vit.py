@@ -388,6 +388,11 @@ class ViT(nn.Module):
     tokens = self(x, return_tokens=True, final_norm=False)
     return jnp.mean(tokens[:, self.num_prefix_tokens:], axis=1)
 
+  def feature_map(self, x):
+    """The patch tokens [N, L, D] after the final norm, prefix tokens left
+    out (config.eval.readout='map')."""
+    return self(x, train=False, return_tokens=True)[:, self.num_prefix_tokens:]
+
   def pool_tokens(self, tokens, token_mask=None):
     """The pooled features of `return_tokens` output, as __call__ pools."""
     return pool_tokens(tokens, self.pool, self.num_prefix_tokens, token_mask)
