@@ -100,8 +100,11 @@ def table(rows: list[dict]) -> str:
     baselines = r.get('baselines', baselines)
     wall = (f"{t['train_seconds'] / 60:.1f} min" if t.get('train_seconds')
             else '—')
+    # Rows read another way than pooled say so (config.eval.readout).
+    readout = ', map readout' if r.get('readout') == 'map' else ''
     lines.append(
-        f"| {row['method']} | {_backbone(cfg)} | {_epochs(cfg, r)} | {wall} "
+        f"| {row['method']} | {_backbone(cfg)}{readout} | {_epochs(cfg, r)} "
+        f"| {wall} "
         f"| {r['knn_top1']:.4f} | {r['linear_top1']:.4f} "
         f"| {r.get('fewshot_5shot_top1_mean', float('nan')):.4f} "
         f"| {r.get('diagnostics', {}).get('rankme', float('nan')):.1f} "

@@ -49,3 +49,18 @@ def test_a_rerun_of_some_rows_keeps_the_others_in_order():
   merged = doc_blocks.merge_table_rows(old, head + '| b | 3 |\n| c | 4 |',
                                        order=['a', 'b', 'c'])
   assert merged == head + '| a | 1 |\n| b | 3 |\n| c | 4 |\n| gone | 9 |'
+
+
+def test_results_table_marks_rows_read_as_a_map():
+  """A row evaluated on the feature map (config.eval.readout) says so; the
+  others' backbone cell is unchanged."""
+  import results_table  # pylint: disable=g-import-not-at-top
+  config = {'backbone': {'name': 'resnet', 'depth': 18, 'width': 0.125},
+            'total_epochs': 3}
+  results = {'step': 3, 'knn_top1': 0.8, 'linear_top1': 0.85}
+  rows = [{'method': m, 'results': dict(results, readout=readout),
+           'config': config, 'timing': {}}
+          for m, readout in (('simclr', 'map'), ('byol', 'pooled'))]
+  lines = results_table.table(rows).splitlines()
+  assert lines[2].startswith('| simclr | ResNet-18 ×0.125, map readout | 3 |')
+  assert lines[3].startswith('| byol | ResNet-18 ×0.125 | 3 |')
