@@ -24,6 +24,7 @@ from ssl_jax import errors
 PROTOCOLS = ('knn', 'linear', 'fewshot', 'finetune', 'diagnostics')
 DEFAULT_PROTOCOLS = ('knn', 'linear')
 MAP_METHODS = ('tsne', 'pca')  # plots.MAP_METHODS.
+READOUTS = ('pooled', 'map')  # config_lib.EVAL_READOUTS.
 
 PROTOCOLS_FLAG = flags.DEFINE_list(
     'protocols', list(DEFAULT_PROTOCOLS),
@@ -33,7 +34,7 @@ MAP = flags.DEFINE_enum('map', 'tsne', MAP_METHODS,
 MAP_EXAMPLES = flags.DEFINE_integer('map_examples', 2000,
                                     'Eval examples in the 2-D map (report).')
 READOUT = flags.DEFINE_enum(
-    'readout', None, ('pooled', 'map'),
+    'readout', None, READOUTS,
     "What the protocols read: 'pooled', the method's features, or 'map', "
     "the backbone's last feature map flattened (config.eval.readout); "
     "default: the run's config.")

@@ -76,7 +76,7 @@ def format_table(results: dict) -> str:
           f"{results['dataset']} ({results['eval_split']}), "
           f"{results['feature_dim']}-d features"
           + (', the last feature map flattened'
-             if results.get('readout') == 'map' else ''))
+             if eval_results.readout_of(results) == 'map' else ''))
   older = [f"{name} of step {entry.get('step')}" for name, entry in
            results.get('protocols', {}).items()
            if entry.get('step') != results['step']]

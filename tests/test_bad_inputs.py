@@ -301,6 +301,7 @@ def test_config_checks_agree_with_the_models():
   from ssl_jax.models import heads
   assert set(heads._LAST_BN) == set(config_checks.LAST_BN)
   assert tuple(plots.MAP_METHODS) == eval_cli.MAP_METHODS
+  assert config_lib.EVAL_READOUTS == eval_cli.READOUTS
   assert evaluate.PROTOCOLS == eval_cli.PROTOCOLS
 
 
